@@ -1,0 +1,70 @@
+"""`python -m ingest PATH [PATH ...]`: index files and folders (recursively).
+
+Exit status: 0 when every file was indexed or unchanged, 1 when some failed (the rest
+are still indexed), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ingest.loaders import SUPPORTED_SUFFIXES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description=f"Index documents ({', '.join(SUPPORTED_SUFFIXES)}) into the Grounded index at RAG_HOME.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="files or folders (folders are read recursively)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        parser.print_usage(sys.stderr)
+        print(f"error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from tqdm import tqdm
+
+    from rag.config import get_settings
+    from rag.services import Services
+
+    t0 = time.perf_counter()
+    services = Services(get_settings())
+    bar = tqdm(total=0, unit="file", disable=args.quiet, file=sys.stderr)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(Path(message).name[-40:], refresh=False)
+        bar.refresh()
+
+    results = services.indexer.ingest_paths(args.paths, progress)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    for r in results:
+        if r.status == "indexed":
+            print(f"indexed    {r.source}  ({r.chunks} chunks, {r.embedded} embedded)")
+        elif r.status == "unchanged":
+            print(f"unchanged  {r.source}")
+        else:
+            print(f"FAILED     {r.source}: {r.reason}")
+    counts = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
+    embedded = sum(r.embedded for r in results)
+    rate = f", {embedded / seconds:.1f} chunks/s" if embedded else ""
+    print(
+        f"{len(results)} files: {counts['indexed']} indexed, {counts['unchanged']} unchanged, "
+        f"{counts['failed']} failed; {embedded} chunks embedded in {seconds:.1f} s{rate}. "
+        f"Index: {services.settings.home_dir}"
+    )
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

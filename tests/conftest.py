@@ -1,0 +1,62 @@
+"""Shared fixtures: settings in a temp dir, fake engines, and the real packaged models
+loaded once per test session (sentence-transformers' pattern)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.config import REPO_ROOT, Settings
+from rag.services import Services
+from tests.fakes import EchoGenerator, HashEmbedder
+
+# Converted models are cached across test runs (the GGUF conversion takes ~30 s).
+MODEL_CACHE = REPO_ROOT / ".cache" / "models"
+SAMPLES = REPO_ROOT / "samples"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings from the developer's shell must not leak into tests."""
+    for key in list(os.environ):
+        if key.startswith("RAG_"):
+            monkeypatch.delenv(key)
+
+
+def make_settings(home: Path, **overrides: Any) -> Settings:
+    return Settings(home=home, model_cache=MODEL_CACHE, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture
+def fake_services(settings: Settings) -> Services:
+    return Services(settings, embedder=HashEmbedder(), generator=EchoGenerator())
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> Any:
+    from rag.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(make_settings(REPO_ROOT / ".cache" / "unused"))
+
+
+@pytest.fixture(scope="session")
+def real_generator() -> Any:
+    from rag.generate import TransformersGenerator
+
+    return TransformersGenerator(make_settings(REPO_ROOT / ".cache" / "unused"))
+
+
+@pytest.fixture
+def real_services(settings: Settings, real_embedder: Any, real_generator: Any) -> Iterator[Services]:
+    yield Services(settings, embedder=real_embedder, generator=real_generator)
