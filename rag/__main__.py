@@ -13,7 +13,7 @@ def _ask(question: str, as_json: bool) -> int:
     from rag.services import Services
 
     services = Services(get_settings())
-    if services.registry.stats()["documents"] == 0:
+    if services.document_count() == 0:
         print(
             f"The index at {services.settings.home_dir} is empty. Add documents first: python -m ingest PATH",
             file=sys.stderr,

@@ -47,6 +47,7 @@ class Services:
         self.indexer = Indexer(settings, embedder, self.catalog, self.registry)
         self._generator = generator
         self._gen_lock = threading.Lock()
+        self._pipeline: RagPipeline | None = None
         self.retriever = DenseRetriever(embedder, self._active_store, settings.min_relevance)
 
     def _active_store(self) -> VectorStore:
@@ -68,7 +69,13 @@ class Services:
 
     @property
     def pipeline(self) -> RagPipeline:
-        return RagPipeline(self.settings, self.retriever, self.generator)
+        """The question flow; built on first use (it needs the generator)."""
+        if self._pipeline is None:
+            self._pipeline = RagPipeline(self.settings, self.retriever, self.generator)
+        return self._pipeline
+
+    def document_count(self) -> int:
+        return self.registry.stats()["documents"]
 
     def stats(self) -> IndexStats:
         s = self.registry.stats()
@@ -77,6 +84,6 @@ class Services:
             chunks=s["chunks"],
             collection=self.indexer.active_store().name,
             indexed_with=self.registry.get_meta(EMBEDDER_KEY) or "?",
-            embedder=self.settings.embedding_model,
+            embedder=self.embedder.name,
             generator=self.settings.llm_model,
         )

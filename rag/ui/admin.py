@@ -1,0 +1,99 @@
+"""Admin page (password protected): index statistics, models in use, re-index everything.
+
+A page file: ``app.py`` runs it through ``st.navigation`` (as ``__main__``); importing it
+renders nothing.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ingest.pipeline import ReindexReport
+from rag.services import IndexStats, Services
+from rag.ui.state import ADMIN_OK, admin_password, get_services
+from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, md_escape
+
+REPORT_KEY = "reindex_report"
+
+
+def index_section(stats: IndexStats) -> None:
+    st.subheader("Index")
+    docs, chunks = st.columns(2)
+    docs.metric("Documents", stats.documents)
+    chunks.metric("Chunks", stats.chunks)
+    st.markdown(
+        f"- Active collection: `{stats.collection}`\n"
+        f"- Embedding model of the index: `{stats.indexed_with}`\n"
+        f"- Embedding model configured: `{stats.embedder}`"
+    )
+    if stats.indexed_with != stats.embedder:
+        st.warning(
+            f"The index was built with `{stats.indexed_with}` but `{stats.embedder}` is configured: "
+            "re-index needed. Until then, questions are embedded with a model the index does not match."
+        )
+
+
+def models_section(services: Services, stats: IndexStats) -> None:
+    settings = services.settings
+    loaded = "loaded" if services.generator_loaded else "not loaded yet (loads on the first question)"
+    st.subheader("Models and data")
+    st.markdown(
+        f"- Embedding model: `{stats.embedder}`\n"
+        f"- Generator: `{stats.generator}`, {loaded}\n"
+        f"- Data directory: `{md_escape(str(settings.home_dir))}`\n"
+        f"- Model cache: `{md_escape(str(settings.model_cache_dir))}`"
+    )
+
+
+def render_report(report: ReindexReport) -> None:
+    st.success(
+        f"Re-indexed {report.documents} document(s) into {report.chunks} chunks "
+        f"in {report.seconds:.1f} s (collection `{report.collection}`)."
+    )
+    for failure in report.failed:
+        st.warning(md_escape(f"{failure.source}: {failure.reason}"))
+
+
+def reindex_section(services: Services) -> None:
+    st.subheader("Re-index")
+    st.caption(
+        "Rebuilds every document from its stored copy into a new collection with the configured "
+        "embedding model, then switches over. Questions keep working meanwhile."
+    )
+    if st.button("Re-index everything", key="reindex", icon=":material/refresh:"):
+        bar = st.progress(0.0, text="Starting…")
+
+        def progress(done: int, total: int, message: str) -> None:
+            bar.progress(done / total if total else 1.0, text=f"{done}/{total} · {message}")
+
+        try:
+            st.session_state[REPORT_KEY] = services.indexer.reindex(progress=progress)
+        except Exception as e:  # leave the old index in place and say why
+            st.error(f"Re-index failed: {type(e).__name__}: {e}")
+            return
+        st.rerun()  # fresh statistics above
+    report = st.session_state.get(REPORT_KEY)
+    if report is not None:
+        render_report(report)
+
+
+def render() -> None:
+    st.title("Admin")
+    expected = admin_password()
+    if expected is None:
+        st.warning(f"The admin page is disabled because no admin password is set. {HOW_TO_ENABLE_ADMIN}")
+        return
+    if not admin_login_form(expected):
+        return
+    services = get_services()
+    if st.sidebar.button("Sign out", icon=":material/logout:"):
+        st.session_state.pop(ADMIN_OK, None)
+        st.rerun()
+    stats = services.stats()
+    index_section(stats)
+    models_section(services, stats)
+    reindex_section(services)
+
+
+if __name__ == "__main__":
+    render()

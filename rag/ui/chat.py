@@ -1,0 +1,93 @@
+"""Chat page: ask a question, watch the answer stream in, then read it with its cited passages.
+
+A page file: ``app.py`` runs it through ``st.navigation`` (as ``__main__``); importing it
+renders nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import streamlit as st
+
+from rag.services import Services
+from rag.types import Answer
+from rag.ui.state import get_services
+from rag.ui.widgets import render_answer
+
+log = logging.getLogger(__name__)
+
+# list of {"role": "user", "question": str} and {"role": "assistant", "answer": Answer}
+HISTORY_KEY = "chat_history"
+DOCUMENTS_PAGE = "rag/ui/documents.py"
+
+
+def history() -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]] = st.session_state.setdefault(HISTORY_KEY, [])
+    return turns
+
+
+def render_turn(turn: dict[str, Any]) -> None:
+    with st.chat_message(turn["role"]):
+        if turn["role"] == "user":
+            st.markdown(turn["question"])
+        else:
+            render_answer(turn["answer"])
+
+
+def empty_index_hint() -> None:
+    st.info("No documents are indexed yet. Add some on the Documents page, then ask away.")
+    st.page_link(DOCUMENTS_PAGE, label="Go to Documents", icon=":material/upload_file:")
+
+
+def answer(services: Services, question: str) -> Answer | None:
+    """Stream the answer into an assistant message, then replace it with the final, checked one."""
+    with st.chat_message("assistant"):
+        slot = st.empty()
+        try:
+            if services.generator_loaded:
+                pipeline = services.pipeline
+            else:
+                with st.spinner("Loading the language model (first question only)…"):
+                    pipeline = services.pipeline
+            stream = pipeline.stream(question)
+            with slot.container():
+                st.write_stream(stream)
+        except Exception as e:  # show the failure in place of the answer; keep the app alive
+            log.exception("answering failed")
+            slot.error(f"Could not answer: {type(e).__name__}: {e}")
+            return None
+        if stream.answer is None:
+            slot.error("Could not answer: the answer stream ended early.")
+            return None
+        with slot.container():
+            render_answer(stream.answer)
+        return stream.answer
+
+
+def render() -> None:
+    services = get_services()
+    st.title("Ask your documents")
+    turns = history()
+    if turns and st.sidebar.button("Clear conversation", icon=":material/delete_sweep:"):
+        turns.clear()
+    for past in turns:
+        render_turn(past)
+    question = st.chat_input("Ask a question about your documents")
+    if services.document_count() == 0:
+        empty_index_hint()
+        return
+    if not question:
+        if not turns:
+            st.caption("Answers cite their sources as [1], [2], … with the supporting passage highlighted.")
+        return
+    turn: dict[str, Any] = {"role": "user", "question": question}
+    render_turn(turn)
+    final = answer(services, question)
+    if final is not None:
+        turns.extend([turn, {"role": "assistant", "answer": final}])
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,175 @@
+"""Rendering shared by the pages: answers with their cited passages, the admin password form.
+
+Document text is untrusted: anything from a document that is rendered as HTML goes through
+:func:`html.escape` first (see :func:`highlight_html`).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+
+from rag.auth import attempt_login
+from rag.types import Answer, Citation
+from rag.ui.state import ADMIN_LIMIT_KEY, ADMIN_OK, is_admin, login_limiter
+
+HOW_TO_ENABLE_ADMIN = (
+    "Set the environment variable `RAG_ADMIN_PASSWORD`, or add `admin_password = \"...\"` "
+    "to `.streamlit/secrets.toml`, then restart the app."
+)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$])")
+_BOX_STYLE = (
+    "border-left:3px solid rgba(128,128,128,0.45);padding:0.2rem 0 0.2rem 0.8rem;"
+    "margin:0.2rem 0 0.8rem 0;font-size:0.92rem"
+)
+
+
+# --- pure helpers (no Streamlit calls) ------------------------------------------------------
+def md_escape(text: str) -> str:
+    r"""Backslash-escape Markdown syntax so ``text`` renders literally.
+
+    >>> md_escape("a_b *c* [1] $5")
+    'a\\_b \\*c\\* \\[1\\] \\$5'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def escape_html(text: str) -> str:
+    """HTML-escape ``text`` and keep its line breaks (``<br>``), on a single line.
+
+    >>> escape_html('<b>"x"</b> & y\\nz')
+    '&lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; y<br>z'
+    """
+    return html.escape(text.replace("\r\n", "\n").replace("\r", "\n")).replace("\n", "<br>")
+
+
+def highlight_html(text: str, span: tuple[int, int]) -> str:
+    """``text`` as safe HTML with ``text[start:end]`` wrapped in ``<mark>``.
+
+    The text is escaped piece by piece, so offsets refer to the original text and
+    nothing in it can become markup. An empty or out-of-range span marks nothing.
+
+    >>> highlight_html("Built in 1889 <by> Eiffel.", (9, 13))
+    'Built in <mark>1889</mark> &lt;by&gt; Eiffel.'
+    >>> highlight_html("abc", (5, 9))
+    'abc'
+    """
+    start = max(0, min(span[0], len(text)))
+    end = max(start, min(span[1], len(text)))
+    if start == end:
+        return escape_html(text)
+    before, marked, after = text[:start], text[start:end], text[end:]
+    return f"{escape_html(before)}<mark>{escape_html(marked)}</mark>{escape_html(after)}"
+
+
+def citation_label(citation: Citation) -> str:
+    """``[n] file name · page p`` (the page only for paginated formats).
+
+    Plain text, not escaped.
+    """
+    label = f"[{citation.n}] {Path(citation.chunk.source).name}"
+    if citation.chunk.page is not None:
+        label += f" · page {citation.chunk.page}"
+    return label
+
+
+def citation_html(citation: Citation) -> str:
+    """One cited passage as a single-line HTML block: label, then the passage with its highlight.
+
+    Single line on purpose: Markdown leaves an HTML block alone up to the next blank line, so
+    Markdown syntax inside the passage is shown as typed.
+    """
+    return (
+        f'<div class="grounded-citation" style="{_BOX_STYLE}">'
+        f"<strong>{html.escape(citation_label(citation))}</strong><br>"
+        f"{highlight_html(citation.chunk.text, citation.highlight)}</div>"
+    )
+
+
+def timings_caption(timings_ms: dict[str, float]) -> str:
+    """How long each stage took, for a small caption.
+
+    >>> timings_caption({"retrieve": 12.3, "first_token": 80, "generate": 950.5})
+    'retrieve 12 ms · first token 80 ms · generate 950 ms'
+    """
+    return " · ".join(f"{k.replace('_', ' ')} {v:.0f} ms" for k, v in timings_ms.items())
+
+
+def removed_sentences_title(n: int) -> str:
+    """The title of the list of generated sentences that were dropped.
+
+    >>> removed_sentences_title(1)
+    '1 generated sentence was removed because no source supports it'
+    >>> removed_sentences_title(2)
+    '2 generated sentences were removed because no source supports them'
+    """
+    if n == 1:
+        return "1 generated sentence was removed because no source supports it"
+    return f"{n} generated sentences were removed because no source supports them"
+
+
+def format_time(ts: float) -> str:
+    """A unix time as local ``YYYY-MM-DD HH:MM``."""
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+# --- Streamlit widgets ----------------------------------------------------------------------
+def render_answer(answer: Answer) -> None:
+    """The final answer: text (info style when abstaining), notes, cited passages, timings."""
+    text = answer.text.replace("$", "\\$")  # a "$" is money here, not LaTeX
+    if answer.abstained:
+        st.info(text)
+    else:
+        st.markdown(text)
+    if answer.extractive:
+        st.caption(
+            "The generated answer could not be verified against the sources, "
+            "so this answer quotes the best-matching source instead."
+        )
+    if answer.unsupported:
+        with st.expander(removed_sentences_title(len(answer.unsupported))):
+            st.markdown("\n".join(f"- {md_escape(s)}" for s in answer.unsupported))
+    for citation in answer.citations:
+        st.markdown(citation_html(citation), unsafe_allow_html=True)
+    if answer.timings_ms:
+        st.caption(timings_caption(answer.timings_ms))
+
+
+def verify_admin(given: str, expected: str) -> bool:
+    """Check an entered admin password through the process-wide rate limiter.
+
+    On success the session counts as admin (``st.session_state["admin_ok"]``); on failure an
+    error says why. The password itself is never shown, stored or logged.
+    """
+    result = attempt_login(given, expected, login_limiter(), ADMIN_LIMIT_KEY)
+    if result.ok:
+        st.session_state[ADMIN_OK] = True
+        return True
+    wait = math.ceil(result.retry_after)
+    if result.refused:
+        st.error(f"Too many wrong passwords. Try again in {wait} s.")
+    elif wait > 0:
+        st.error(f"Wrong password. Too many attempts: try again in {wait} s.")
+    else:
+        st.error("Wrong password")
+    return False
+
+
+def admin_login_form(expected: str, key: str = "admin_login") -> bool:
+    """A password form; True once this session is admin (reruns the page on success)."""
+    if is_admin():
+        return True
+    wait = login_limiter().retry_after(ADMIN_LIMIT_KEY)
+    if wait > 0:
+        st.warning(f"Too many wrong passwords. Try again in {math.ceil(wait)} s.")
+    with st.form(key, clear_on_submit=True):
+        given = st.text_input("Admin password", type="password", key=f"{key}_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted and verify_admin(given, expected):
+        st.rerun()
+    return False
