@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install lint typecheck unit samples warmup clean
+.PHONY: run test install chromium unit samples clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,18 @@ run: $(STAMP)
 	$(BIN)/python -m rag warmup
 	$(BIN)/streamlit run app.py
 
-## The whole suite: lint, types, unit + integration + UI tests.
-test: $(STAMP)
+## The whole suite: lint, types, unit + integration + UI + browser tests.
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+## Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

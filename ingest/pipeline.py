@@ -25,7 +25,14 @@ from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_bytes, load_path
 from ingest.registry import Registry
 from rag.config import Settings
 from rag.interfaces import Embedder
-from rag.store import COLLECTION_PREFIX, ChromaCatalog, ChromaStore, generation_name, generation_number
+from rag.store import (
+    COLLECTION_PREFIX,
+    ChromaCatalog,
+    ChromaStore,
+    CollectionGone,
+    generation_name,
+    generation_number,
+)
 from rag.types import Chunk, FileResult, IndexedDocument, LoadedDocument
 
 log = logging.getLogger(__name__)
@@ -80,8 +87,33 @@ class Indexer:
             self.registry.set_meta(EMBEDDER_KEY, embedder.name)
 
     # --- shared helpers -----------------------------------------------------
+    def _sync(self) -> None:
+        """Reopen Chroma if another process wrote since this one last looked."""
+        version = self.registry.version()
+        if self.catalog.seen_version is None:
+            self.catalog.seen_version = version
+        elif version != self.catalog.seen_version:
+            self.catalog.reload()
+            self.catalog.seen_version = version
+
+    def _wrote(self, version: str) -> None:
+        self.catalog.seen_version = version  # our own write is already visible to our client
+
     def active_store(self) -> ChromaStore:
+        """The live collection, for writers (created if it does not exist yet)."""
+        self._sync()
         return self.catalog.open(self.registry.get_meta(ACTIVE_KEY) or generation_name(1))
+
+    def reader_store(self) -> ChromaStore:
+        """The live collection, for queries: never creates; raises CollectionGone mid-switch."""
+        self._sync()
+        name = self.registry.get_meta(ACTIVE_KEY) or generation_name(1)
+        try:
+            return self.catalog.open(name, create=False)
+        except CollectionGone:
+            if self.registry.stats()["chunks"] == 0:  # nothing indexed yet: an empty index, not a race
+                return self.catalog.open(name)
+            raise
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -105,6 +137,7 @@ class Indexer:
     # --- ingest ------------------------------------------------------------
     def ingest_paths(self, paths: Sequence[Path], progress: Progress | None = None) -> list[FileResult]:
         files = list(iter_files(paths))
+        self.reconcile()  # finish what an interrupted run left behind
         results: list[FileResult] = []
         for i, (path, _explicit) in enumerate(files):
             if progress:
@@ -157,7 +190,7 @@ class Indexer:
                 stored = self._store_copy(data, sha, Path(source).suffix)
                 store.add(new, vectors)
                 store.update_metadata(kept)  # offsets move when text before them changed
-                self.registry.put(
+                version = self.registry.put(
                     IndexedDocument(
                         doc_id=doc_id,
                         source=source,
@@ -170,6 +203,7 @@ class Indexer:
                     ),
                     [c.id for c in chunks],
                 )
+                self._wrote(version)
                 stale = old_ids - {c.id for c in chunks}
                 store.delete(sorted(stale))
                 if prev and prev.sha256 != sha and not self.registry.sha_in_use(prev.sha256):
@@ -186,7 +220,7 @@ class Indexer:
             if doc is None:
                 return False
             ids = self.registry.chunk_ids(doc_id)
-            self.registry.delete(doc_id)  # registry first: the document disappears atomically
+            self._wrote(self.registry.delete(doc_id))  # registry first: the document disappears atomically
             self.active_store().delete(sorted(ids))
             if not self.registry.sha_in_use(doc.sha256):
                 Path(doc.stored_path).unlink(missing_ok=True)
@@ -200,9 +234,9 @@ class Indexer:
         copy cannot be read keeps its current chunks (copied over with their vectors).
         """
         t0 = time.perf_counter()
+        self.reconcile()
         with self.write_lock():
             old = self.active_store()
-            self._drop_leftovers(keep={old.name})
             new_name = generation_name(generation_number(old.name) + 1)
             new = self.catalog.open(new_name)
             docs = self.registry.documents()
@@ -227,7 +261,7 @@ class Indexer:
                     self._copy_chunks(old, new, ids)
                     items.append((d, ids))
                 total_chunks += len(ids)
-            self.registry.put_many(items, {ACTIVE_KEY: new_name, EMBEDDER_KEY: self.embedder.name})
+            self._wrote(self.registry.put_many(items, {ACTIVE_KEY: new_name, EMBEDDER_KEY: self.embedder.name}))
             self.catalog.drop(old.name)
         if progress:
             progress(len(docs), len(docs), "done")
@@ -249,14 +283,19 @@ class Indexer:
         return dropped
 
     def reconcile(self) -> dict[str, int]:
-        """Make Chroma agree with the registry after a crash: drop half-built collections and
-        chunks the registry does not list. Returns what was removed."""
+        """Make Chroma and the stored copies agree with the registry after a crash: drop
+        half-built collections, chunks the registry does not list, and file copies no
+        document refers to. Returns what was removed."""
         with self.write_lock():
             store = self.active_store()
             dropped = self._drop_leftovers(keep={store.name})
             orphans = store.all_ids() - self.registry.chunk_ids()
             store.delete(sorted(orphans))
-        return {"collections": len(dropped), "chunks": len(orphans)}
+            referenced = {Path(d.stored_path).name for d in self.registry.documents()}
+            stray = [f for f in self.settings.files_dir.iterdir() if f.name not in referenced]
+            for f in stray:
+                f.unlink(missing_ok=True)
+        return {"collections": len(dropped), "chunks": len(orphans), "files": len(stray)}
 
     def missing_chunks(self) -> int:
         """Chunks the registry lists but Chroma lacks (should be 0)."""

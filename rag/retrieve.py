@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from rag.interfaces import Embedder, VectorStore
 from rag.types import ScoredChunk
+
+RETRIES = 5
 
 
 class DenseRetriever:
@@ -19,5 +22,15 @@ class DenseRetriever:
         self.min_score = min_score
 
     def retrieve(self, question: str, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]:
-        hits = self.store().search(self.embedder.embed_query(question), k, doc_ids)
+        vector = self.embedder.embed_query(question)
+        for attempt in range(RETRIES):
+            try:
+                hits = self.store().search(vector, k, doc_ids)
+                break
+            except Exception:
+                # A re-index may drop the collection between reading its name and querying it;
+                # the registry already names the new one, so look again.
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         return [h for h in hits if h.score >= self.min_score]

@@ -51,7 +51,7 @@ class Services:
         self.retriever = DenseRetriever(embedder, self._active_store, settings.min_relevance)
 
     def _active_store(self) -> VectorStore:
-        return self.indexer.active_store()
+        return self.indexer.reader_store()
 
     @property
     def generator(self) -> Generator:

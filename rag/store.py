@@ -117,6 +117,10 @@ class ChromaStore:
         return int(self.collection.count())
 
 
+class CollectionGone(LookupError):
+    """The collection was dropped (a re-index switched to a newer one): re-read the active name."""
+
+
 class ChromaCatalog:
     """Opens, creates and drops generation collections on one Chroma client."""
 
@@ -125,12 +129,35 @@ class ChromaCatalog:
         from chromadb.config import Settings as ChromaSettings
 
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        self.client = chromadb.PersistentClient(
-            path=str(settings.chroma_dir),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        self._path = str(settings.chroma_dir)
+        self._make = lambda: chromadb.PersistentClient(
+            path=self._path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
+        self.client = self._make()
+        self.seen_version: str | None = None  # the registry version this client is known to reflect
 
-    def open(self, name: str) -> ChromaStore:
+    def reload(self) -> None:
+        """Reopen the client so writes made by another process become visible.
+
+        An embedded Chroma keeps each collection's vectors in memory; queries on an open client
+        do not see what another process added. Chroma shares one system per path inside a
+        process, so drop ours from that cache before opening anew.
+        """
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        identifier = getattr(self.client, "_identifier", self._path)
+        SharedSystemClient._identifier_to_system.pop(identifier, None)
+        SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+        self.client = self._make()
+
+    def open(self, name: str, create: bool = True) -> ChromaStore:
+        """The collection ``name``; readers pass ``create=False`` so that a collection a re-index
+        has just dropped is reported missing (:class:`CollectionGone`) instead of re-created empty."""
+        if not create:
+            try:
+                return ChromaStore(self.client.get_collection(name, embedding_function=None))
+            except Exception as e:  # chromadb raises NotFoundError (1.x) or ValueError (older)
+                raise CollectionGone(name) from e
         col = self.client.get_or_create_collection(
             name,
             configuration={"hnsw": {"space": "cosine"}},

@@ -4,6 +4,7 @@ loaded once per test session (sentence-transformers' pattern)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from tests.fakes import EchoGenerator, HashEmbedder
 MODEL_CACHE = REPO_ROOT / ".cache" / "models"
 SAMPLES = REPO_ROOT / "samples"
 
+NETGUARD = Path(__file__).parent / "netguard"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No test may touch the network: in this process, and in every Python subprocess it starts.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+sys.path.insert(0, str(NETGUARD))
+import sitecustomize  # noqa: E402  (the guard installs itself on import)
+
+sitecustomize.install()
 
 
 @pytest.fixture(autouse=True)

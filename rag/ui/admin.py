@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ingest.pipeline import ReindexReport
+from rag.models import describe
 from rag.services import IndexStats, Services
 from rag.ui.state import ADMIN_OK, admin_password, get_services
 from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, md_escape
@@ -38,8 +39,8 @@ def models_section(services: Services, stats: IndexStats) -> None:
     loaded = "loaded" if services.generator_loaded else "not loaded yet (loads on the first question)"
     st.subheader("Models and data")
     st.markdown(
-        f"- Embedding model: `{stats.embedder}`\n"
-        f"- Generator: `{stats.generator}`, {loaded}\n"
+        f"- Embedding model: `{describe('embedding', stats.embedder)}`\n"
+        f"- Generator: `{describe('llm', stats.generator)}`, {loaded}\n"
         f"- Data directory: `{md_escape(str(settings.home_dir))}`\n"
         f"- Model cache: `{md_escape(str(settings.model_cache_dir))}`"
     )

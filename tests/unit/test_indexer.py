@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rag.services import Services
 from tests.conftest import make_settings
 from tests.fakes import HashEmbedder
@@ -104,7 +106,30 @@ def test_reconcile_removes_orphans_and_half_built_collections(fake_services: Ser
 
     orphan = Chunk("orphan", "x", "x.md", None, 0, 1, "x")
     idx.active_store().add([orphan], fake_services.embedder.embed_documents(["x"]))
+    stray = fake_services.settings.files_dir / "deadbeef.md.tmp123"  # a copy a crash left half-written
+    stray.write_bytes(b"x")
     removed = idx.reconcile()
-    assert removed == {"collections": 1, "chunks": 1}
+    assert removed == {"collections": 1, "chunks": 1, "files": 1}
+    assert not stray.exists() and Path(idx.registry.documents()[0].stored_path).exists()
     assert idx.missing_chunks() == 0
     assert idx.active_store().count() == len(idx.registry.chunk_ids())
+
+
+def test_query_holding_a_dropped_collection_retries_on_the_new_one(
+    fake_services: Services, tmp_path: Path
+) -> None:
+    from rag.retrieve import DenseRetriever
+    from rag.store import CollectionGone
+
+    idx = fake_services.indexer
+    idx.ingest_file(_write(tmp_path / "b.txt", _para("beta")))
+    stale = idx.reader_store()
+    old_name = stale.name
+    idx.reindex()  # drops the collection `stale` points at
+    handed = iter([stale])
+    retriever = DenseRetriever(fake_services.embedder, lambda: next(handed, None) or idx.reader_store(), 0.1)
+    hits = retriever.retrieve(_para("beta"), 3)
+    assert hits and hits[0].chunk.source.endswith("b.txt")
+    with pytest.raises(CollectionGone):  # a reader never re-creates a dropped collection empty
+        fake_services.catalog.open(old_name, create=False)
+    assert old_name not in fake_services.catalog.names()

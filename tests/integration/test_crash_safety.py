@@ -1,0 +1,99 @@
+"""SIGKILL the indexer at random points; nothing indexed before may be lost.
+
+Each round starts `python -m tests.crash_worker` (ingest of new and edited files, or a full
+re-index), kills it with SIGKILL after a random delay, then checks in a fresh process that
+every document indexed before is still answerable, that the registry and Chroma agree
+(after the automatic clean-up), and that no half-built collection is left. The last run
+is allowed to finish and must complete the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.config import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+ROUNDS = 12
+SEED = int(os.environ.get("CRASH_SEED", "20261122"))
+
+
+def _doc(i: int, version: int = 0) -> str:
+    """Six paragraphs, each carrying the document's unique word ``uniq{i}x``."""
+    paras = [" ".join([f"uniq{i}x", *(f"w{i}_{j}_{k}_v{version}" for k in range(30))]) + "." for j in range(6)]
+    return "\n\n".join(paras)
+
+
+def _worker(home: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_worker", str(home), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _verify(home: Path, names: list[str]) -> dict[str, object]:
+    p = _worker(home, "verify", *names)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    report: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return report
+
+
+def test_sigkill_during_ingest_and_reindex_loses_nothing(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    home, docs = tmp_path / "home", tmp_path / "docs"
+    docs.mkdir()
+    for i in range(10):
+        (docs / f"base{i:02d}.md").write_text(_doc(i))
+    first = _worker(home, "ingest", str(docs))
+    assert first.wait(timeout=300) == 0, first.stderr.read() if first.stderr else ""
+    safe = [f"base{i:02d}.md" for i in range(10)]  # indexed before any crash: must survive all
+    kills_mid_work = 0
+    log: list[str] = []
+    for r in range(ROUNDS):
+        if r % 3 == 2:
+            args = ["reindex"]
+        else:
+            for k in range(4):  # new files, plus an edit of a base file
+                n = 100 + r * 4 + k
+                (docs / f"new{n}.md").write_text(_doc(n))
+            (docs / f"base{r % 10:02d}.md").write_text(_doc(r % 10, version=r + 1))
+            args = ["ingest", str(docs)]
+        p = _worker(home, *args)
+        delay = rng.uniform(1.5, 5.0)
+        time.sleep(delay)
+        alive = p.poll() is None
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        kills_mid_work += alive
+        report = _verify(home, safe)
+        log.append(f"round {r}: {args[0]} killed after {delay:.2f}s ({'mid-work' if alive else 'already done'}): "
+                   f"removed {report['removed']}")
+        assert report["missing"] == 0, (log, report)
+        assert all(report["answerable"].values()), (log, report)  # type: ignore[attr-defined]
+        assert report["chroma_chunks"] == report["registry_chunks"], (log, report)
+        assert report["leftover_collections"] == [], (log, report)
+    assert kills_mid_work >= 10, log
+
+    final = _worker(home, "ingest", str(docs))
+    assert final.wait(timeout=300) == 0
+    report = _verify(home, [f.name for f in sorted(docs.iterdir())])
+    assert all(report["answerable"].values()), report  # type: ignore[attr-defined]
+    assert len(report["documents"]) == len(list(docs.iterdir()))  # type: ignore[arg-type]
+    assert report["chroma_chunks"] == report["registry_chunks"]
+    print("\n".join(log))
