@@ -22,7 +22,8 @@ SAMPLES = REPO_ROOT / "samples"
 NETGUARD = Path(__file__).parent / "netguard"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # No test may touch the network: in this process, and in every Python subprocess it starts.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+_paths = (str(NETGUARD), str(REPO_ROOT), os.environ.get("PYTHONPATH"))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in _paths if p)
 sys.path.insert(0, str(NETGUARD))
 import sitecustomize  # noqa: E402  (the guard installs itself on import)
 
