@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install chromium unit samples clean
+.PHONY: run test install chromium screenshots unit samples clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+## Refresh docs/screenshots/ from the browser tests.
+screenshots: $(STAMP) chromium
+	GROUNDED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

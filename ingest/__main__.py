@@ -15,6 +15,15 @@ from pathlib import Path
 from ingest.loaders import SUPPORTED_SUFFIXES
 
 
+def printable(text: str) -> str:
+    """Names as the terminal should show them: control characters escaped, never executed.
+
+    >>> printable("evil\x1b[2Jname.md")
+    'evil\\x1b[2Jname.md'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
@@ -46,16 +55,21 @@ def main(argv: list[str] | None = None) -> int:
         bar.set_postfix_str(Path(message).name[-40:], refresh=False)
         bar.refresh()
 
-    results = services.indexer.ingest_paths(args.paths, progress)
+    skipped: list[Path] = []
+    results = services.indexer.ingest_paths(args.paths, progress, skipped)
     bar.close()
     seconds = time.perf_counter() - t0
     for r in results:
         if r.status == "indexed":
-            print(f"indexed    {r.source}  ({r.chunks} chunks, {r.embedded} embedded)")
+            print(f"indexed    {printable(r.source)}  ({r.chunks} chunks, {r.embedded} embedded)")
         elif r.status == "unchanged":
-            print(f"unchanged  {r.source}")
+            print(f"unchanged  {printable(r.source)}")
         else:
-            print(f"FAILED     {r.source}: {r.reason}")
+            reason = r.reason.removeprefix(f"{r.source}: ")
+            print(f"FAILED     {printable(r.source)}: {printable(reason)}")
+    if skipped:
+        shown = ", ".join(printable(p.name) for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        print(f"skipped    {len(skipped)} file(s) of unsupported type in folders: {shown}")
     counts = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
     embedded = sum(r.embedded for r in results)
     rate = f", {embedded / seconds:.1f} chunks/s" if embedded else ""

@@ -1,13 +1,16 @@
 """File -> text with page spans. One loader per format, picked by suffix.
 
 Every failure is a :class:`LoadError` whose message names the problem and what to do,
-so one bad file never stops a batch.
+so one bad file never stops a batch: :func:`load_bytes` also turns any unexpected
+parser exception into a :class:`LoadError`.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import stat
+import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +21,64 @@ from rag.types import LoadedDocument, PageSpan
 
 PAGE_SEPARATOR = "\n\n"
 # A DOCX is a zip: refuse archives that would inflate beyond this (zip bombs).
+# The sizes checked are the ones the archive declares; zipfile never inflates a member
+# beyond its declared size (a forged, smaller size ends in a CRC error instead).
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 100
+# Korean text in a legacy encoding is accepted when at least this share of its
+# non-ASCII letters decode to Hangul syllables (see :func:`_decode_korean`).
+MIN_HANGUL_SHARE = 0.8
+
+# What a file really is, by its first bytes: used to say "this .txt is a PNG image".
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive (or a DOCX/XLSX/PPTX)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file (.doc/.xls/.ppt)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"MZ", "a Windows program"),
+    (b"\x7fELF", "a Linux program"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"{\\rtf", "an RTF document"),
+)
 
 
 class LoadError(Exception):
     """A file that cannot be indexed; the message is shown to the user as is."""
+
+
+def format_size(n: float) -> str:
+    """A byte count for people.
+
+    >>> format_size(20_480), format_size(10_485), format_size(52_428_800), format_size(512)
+    ('20.0 KiB', '10.2 KiB', '50.0 MiB', '512 bytes')
+    """
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    if n < 1024**2:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024**2:.1f} MiB"
+
+
+def check_size(size: int, max_bytes: int, name: str) -> None:
+    """Raise :class:`LoadError` when ``size`` is over ``max_bytes`` (call it before reading the file)."""
+    if size > max_bytes:
+        raise LoadError(
+            f"{name}: {format_size(size)} is over the {format_size(max_bytes)} limit. "
+            "Split the file or raise RAG_MAX_FILE_MB."
+        )
+
+
+def sniff(data: bytes) -> str | None:
+    """What the first bytes say a file is, e.g. ``"a PNG image"``; None when they say nothing."""
+    head = data[:16]
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
 
 
 def _clean(text: str) -> str:
@@ -32,28 +87,80 @@ def _clean(text: str) -> str:
     return re.sub(r"[ \t]+\n", "\n", text)
 
 
+def _not_text(data: bytes, name: str) -> LoadError:
+    kind = sniff(data)
+    what = f"it looks like {kind}, not text" if kind else "binary content or an unknown encoding"
+    return LoadError(
+        f"{name}: this does not look like text ({what}). "
+        "Save it as UTF-8 text, or upload the original document with its real extension."
+    )
+
+
 def decode_text(data: bytes, name: str) -> str:
-    """Bytes of a text file -> str, detecting the encoding (UTF-8/16 with or without BOM, CP949, ...).
+    """Bytes of a text file -> str, detecting the encoding.
+
+    In order: a BOM (UTF-8/16); UTF-16 without a BOM (a NUL in every other byte); strict
+    UTF-8; Korean CP949/EUC-KR (when it decodes cleanly to mostly Hangul: the
+    detector below guesses wrong on short Korean text); then charset-normalizer, preferring
+    Windows-1252 when it fits as well as the detector's pick (short Western text is a tie
+    the detector otherwise breaks at random, e.g. ``crème`` -> ``crčme``).
 
     >>> decode_text("café".encode("utf-8"), "a.txt")
     'café'
+    >>> decode_text("한국어".encode("cp949"), "a.txt")
+    '한국어'
+    >>> decode_text("café crème".encode("cp1252"), "a.txt")
+    'café crème'
     """
     if not data:
-        raise LoadError(f"{name}: the file is empty; nothing to index.")
+        raise LoadError(f"{name}: the file is empty (0 bytes); nothing to index.")
     for bom, enc in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
-            return data.decode(enc)
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError as e:
+                raise LoadError(
+                    f"{name}: the file starts with a {enc.upper()} byte-order mark but is not valid "
+                    f"{enc.upper()} ({e.reason} at byte {e.start}). Save it again as UTF-8 text."
+                ) from e
+    utf16 = _decode_utf16_without_bom(data)  # before UTF-8: NULs are valid UTF-8
+    if utf16 is not None:
+        return utf16
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    if best is None or _looks_binary(data):
-        raise LoadError(
-            f"{name}: this does not look like text (binary content or unknown encoding). "
-            "Save it as UTF-8 text, or upload the original document format."
-        )
+    else:
+        if _control_share(text[:8192]) > 0.05:
+            raise _not_text(data, name)
+        return text
+    if _looks_binary(data):
+        raise _not_text(data, name)
+    korean = _decode_korean(data)
+    if korean is not None:
+        return korean
+    results = from_bytes(data)
+    best = results.best()
+    if best is None:
+        raise _not_text(data, name)
+    try:
+        western: str | None = data.decode("cp1252")
+    except UnicodeDecodeError:
+        western = None
+    if (
+        western is not None
+        and _looks_western(western)
+        and any(m.chaos <= best.chaos and str(m) == western for m in results)
+    ):
+        return western
     return str(best)
+
+
+def _control_share(text: str) -> float:
+    """Share of control characters, not counting whitespace and ESC (colour codes in logs)."""
+    if not text:
+        return 0.0
+    return sum(1 for c in text if ord(c) < 32 and c not in "\t\n\f\r\x1b") / len(text)
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -62,6 +169,55 @@ def _looks_binary(data: bytes) -> bool:
         return True
     controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
     return controls > len(sample) * 0.05
+
+
+def _decode_utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text of mostly ASCII/Latin letters has a NUL in every other byte."""
+    sample = data[:8192]
+    if len(data) % 2 or len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for zeros, other, enc in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros.count(0) >= 0.4 * len(zeros) and other.count(0) <= 0.02 * len(other):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                return None
+            return None if _control_share(text[:4096]) > 0.05 else text
+    return None
+
+
+def _decode_korean(data: bytes) -> str | None:
+    """EUC-KR/CP949 when the bytes decode cleanly and the letters are mostly Hangul syllables.
+
+    Other CJK encodings decode "cleanly" as CP949 too, but to a mix of Hanja and jamo
+    (Japanese kana land on jamo), so they fail the Hangul share.
+    """
+    for enc in ("euc_kr", "cp949"):  # EUC-KR first: Python's codec also composes jamo sequences
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        letters = [c for c in text if ord(c) > 127 and unicodedata.category(c)[0] in "LN"]
+        hangul = sum(1 for c in letters if "\uac00" <= c <= "\ud7a3")
+        if hangul and hangul >= MIN_HANGUL_SHARE * len(letters):
+            return text
+        return None
+    return None
+
+
+_WESTERN_SYMBOLS = frozenset("’‘“”‚„–—…€«»‹›°©®™§¶·•†‡‰±×÷¿¡\u00a0²³¹½¼¾µ¢£¥")
+
+
+def _looks_western(text: str) -> bool:
+    """Windows-1252 read right: accented Latin letters, at most two in a row (``réé``),
+    or typographic punctuation. Cyrillic or Greek misread as 1252 makes longer runs."""
+    for run in re.findall(r"[^\x00-\x7f]+", text):
+        if len(run) > 2:
+            return False
+        if not all(c in _WESTERN_SYMBOLS or unicodedata.name(c, "").startswith("LATIN") for c in run):
+            return False
+    return True
 
 
 def _single(source: str, text: str, mime: str) -> LoadedDocument:
@@ -78,13 +234,29 @@ def load_markdown(data: bytes, source: str) -> LoadedDocument:
     return _single(source, decode_text(data, source), "text/markdown")
 
 
+# Never shown to a reader: code, styles, embedded documents and the page head (title, meta).
+_INVISIBLE_TAGS = ["script", "style", "noscript", "template", "svg", "iframe", "head", "object", "embed", "applet"]
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+
+
 def load_html(data: bytes, source: str) -> LoadedDocument:
-    from bs4 import BeautifulSoup
+    """Visible text only: scripts, styles, comments, CDATA and elements hidden with the
+    ``hidden`` attribute or an inline ``display:none``/``visibility:hidden`` are dropped
+    (hidden text is a way to slip instructions past a reader into the model's prompt)."""
+    from bs4 import BeautifulSoup, NavigableString, Tag
 
     soup = BeautifulSoup(decode_text(data, source), "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "iframe", "head"]):
+    for tag in soup(_INVISIBLE_TAGS):
         tag.decompose()
-    text = soup.get_text("\n")
+    hidden = [
+        t
+        for t in soup.find_all(True)
+        if isinstance(t, Tag) and (t.has_attr("hidden") or _HIDDEN_STYLE.search(str(t.get("style") or "")))
+    ]
+    for tag in hidden:
+        if not tag.decomposed:  # not already gone with a hidden ancestor
+            tag.decompose()
+    text = soup.get_text("\n", types=(NavigableString,))  # not Comment, CData, Doctype, ...
     text = re.sub(r"\n[ \t]*(\n[ \t]*)+", "\n\n", text)  # collapse runs of blank lines
     return _single(source, text, "text/html")
 
@@ -94,11 +266,20 @@ def _check_zip(data: bytes, source: str) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             total = sum(i.file_size for i in zf.infolist())
     except zipfile.BadZipFile as e:
-        raise LoadError(f"{source}: not a valid DOCX (the zip container is damaged: {e}).") from e
+        kind = sniff(data)
+        if not data.startswith(b"PK"):
+            what = f"it looks like {kind}" if kind else "it is not a zip archive, as a DOCX must be"
+            raise LoadError(
+                f"{source}: this is not a Word .docx file ({what}). "
+                "Open it in a word processor and save it as .docx, or give it its real extension."
+            ) from e
+        raise LoadError(
+            f"{source}: not a valid DOCX (the zip container is damaged: {e}). Re-save it from a word processor."
+        ) from e
     if total > MAX_UNZIPPED_BYTES or total > MAX_ZIP_RATIO * max(len(data), 1):
         raise LoadError(
-            f"{source}: refused, the DOCX would unpack to {total / 2**20:.0f} MiB "
-            f"from {len(data) / 2**10:.0f} KiB (a zip bomb?). Re-save it from a word processor."
+            f"{source}: refused, the DOCX would unpack to {format_size(total)} "
+            f"from {format_size(len(data))} (a zip bomb?). Re-save it from a word processor."
         )
 
 
@@ -108,11 +289,14 @@ def load_docx(data: bytes, source: str) -> LoadedDocument:
 
     try:
         d = docx.Document(io.BytesIO(data))
-    except Exception as e:  # python-docx raises many types on malformed parts
-        raise LoadError(f"{source}: could not read this DOCX ({type(e).__name__}: {e}).") from e
-    parts = [p.text.strip() for p in d.paragraphs]
-    for table in d.tables:
-        parts.append("\n".join(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows))
+        parts = [p.text.strip() for p in d.paragraphs]
+        for table in d.tables:
+            parts.append("\n".join(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows))
+    except Exception as e:  # python-docx and lxml raise many types on malformed parts
+        raise LoadError(
+            f"{source}: could not read this DOCX ({type(e).__name__}: {e}). "
+            "Open it in a word processor and save it again as .docx."
+        ) from e
     text = "\n\n".join(p for p in parts if p)  # a blank line between paragraphs, as in Markdown
     text = re.sub(r"\n{3,}", "\n\n", text)
     return _single(source, text, "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
@@ -120,8 +304,12 @@ def load_docx(data: bytes, source: str) -> LoadedDocument:
 
 def load_pdf(data: bytes, source: str) -> LoadedDocument:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
+    if b"%PDF-" not in data[:1024]:  # readers accept the header anywhere in the first KiB
+        kind = sniff(data)
+        what = f"it looks like {kind}" if kind else "it does not start with %PDF-"
+        raise LoadError(f"{source}: this is not a PDF ({what}). Give the file its real extension.")
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -129,12 +317,22 @@ def load_pdf(data: bytes, source: str) -> LoadedDocument:
         page_texts = [_clean(page.extract_text() or "").strip() for page in reader.pages]
     except LoadError:
         raise
+    except DependencyError as e:  # AES encryption needs the optional `cryptography` package
+        raise LoadError(
+            f"{source}: the PDF is encrypted with AES, which needs the 'cryptography' package ({e}). "
+            "Install it (pip install cryptography) or save the PDF again without protection."
+        ) from e
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as e:
-        raise LoadError(f"{source}: the PDF is damaged or truncated and cannot be read ({e}).") from e
+        raise LoadError(
+            f"{source}: the PDF is damaged or truncated and cannot be read ({e}). "
+            "Download it again or re-export it from the original application."
+        ) from e
     except Exception as e:  # pypdf can fail in many ways on hostile files
         if "decrypt" in str(e).lower() or "encrypt" in str(e).lower():
             raise LoadError(f"{source}: the PDF is encrypted and cannot be opened ({e}). Remove the protection.") from e
-        raise LoadError(f"{source}: the PDF cannot be read ({type(e).__name__}: {e}).") from e
+        raise LoadError(
+            f"{source}: the PDF cannot be read ({type(e).__name__}: {e}). Re-export it from the original application."
+        ) from e
     pages: list[PageSpan] = []
     pieces: list[str] = []
     pos = 0
@@ -160,6 +358,15 @@ LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {
 }
 SUPPORTED_SUFFIXES = tuple(sorted(LOADERS))
 
+# Why a loader found no text, by suffix: appended to "no extractable text".
+_EMPTY_HINTS = {
+    ".pdf": " (a scanned PDF needs OCR first)",
+    ".docx": " (text in text boxes, headers, footers and images is not read)",
+    ".html": " (the page has no visible text; scripts and hidden elements are not indexed)",
+    ".htm": " (the page has no visible text; scripts and hidden elements are not indexed)",
+}
+_TEXT_HINT = " (the file contains only whitespace)"
+
 
 def load_bytes(data: bytes, source: str) -> LoadedDocument:
     """Turn a file's bytes into a :class:`LoadedDocument`, or raise :class:`LoadError`.
@@ -174,24 +381,37 @@ def load_bytes(data: bytes, source: str) -> LoadedDocument:
         )
     if not data:
         raise LoadError(f"{source}: the file is empty (0 bytes); nothing to index.")
-    doc = loader(data, source)
+    try:
+        doc = loader(data, source)
+    except LoadError:
+        raise
+    except Exception as e:  # a parser bug or a hostile file must fail this file, not the batch
+        raise LoadError(
+            f"{source}: could not read this {suffix[1:].upper()} file ({type(e).__name__}: {e}). "
+            "Re-save it from the application that made it, or convert it to PDF or text."
+        ) from e
     if not doc.text.strip():
-        hint = " (a scanned PDF needs OCR first)" if suffix == ".pdf" else ""
+        hint = _EMPTY_HINTS.get(suffix, _TEXT_HINT)
         raise LoadError(f"{source}: no extractable text{hint}; nothing was indexed.")
     return doc
 
 
 def load_path(path: Path, max_bytes: int, source: str | None = None) -> tuple[LoadedDocument, bytes]:
-    """Read ``path`` (refusing files over ``max_bytes`` before reading them) and load it."""
+    """Read ``path`` (refusing files over ``max_bytes`` before reading them) and load it.
+
+    Only regular files: a device or a pipe named on the command line (``/dev/zero``) would
+    never end. At most ``max_bytes + 1`` bytes are read, so a file growing meanwhile is
+    refused too.
+    """
     name = source or str(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise LoadError(f"{name}: not a regular file (a folder, device or pipe); nothing to index.")
+        check_size(st.st_size, max_bytes, name)
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
     except OSError as e:
-        raise LoadError(f"{name}: cannot read the file ({e.strerror}).") from e
-    if size > max_bytes:
-        raise LoadError(
-            f"{name}: {size / 2**20:.1f} MiB is over the {max_bytes / 2**20:.0f} MiB limit. "
-            "Split the file or raise RAG_MAX_FILE_MB."
-        )
-    data = path.read_bytes()
+        raise LoadError(f"{name}: cannot read the file ({e.strerror or e}).") from e
+    check_size(len(data), max_bytes, name)
     return load_bytes(data, name), data

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunking import chunk_document, doc_id_for, make_splitter
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_bytes, load_path
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, check_size, load_bytes, load_path
 from ingest.registry import Registry
 from rag.config import Settings
 from rag.interfaces import Embedder
@@ -51,19 +51,22 @@ class ReindexReport:
     collection: str
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, bool]]:
+def iter_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> Iterator[tuple[Path, bool]]:
     """Expand files and folders (recursively, sorted, hidden entries skipped).
 
     Yields ``(path, explicit)``: explicit files are reported even when unsupported;
-    unsupported files found inside folders are passed over.
+    unsupported files found inside folders are passed over (and appended to ``skipped``).
     """
     for p in paths:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
-                hidden = any(part.startswith(".") for part in rel.parts)
-                if f.is_file() and not hidden and f.suffix.lower() in SUPPORTED_SUFFIXES:
+                if not f.is_file() or any(part.startswith(".") for part in rel.parts):
+                    continue
+                if f.suffix.lower() in SUPPORTED_SUFFIXES:
                     yield f, False
+                elif skipped is not None:
+                    skipped.append(f)
         else:
             yield p, True
 
@@ -135,8 +138,10 @@ class Indexer:
         return dest
 
     # --- ingest ------------------------------------------------------------
-    def ingest_paths(self, paths: Sequence[Path], progress: Progress | None = None) -> list[FileResult]:
-        files = list(iter_files(paths))
+    def ingest_paths(
+        self, paths: Sequence[Path], progress: Progress | None = None, skipped: list[Path] | None = None
+    ) -> list[FileResult]:
+        files = list(iter_files(paths, skipped))
         self.reconcile()  # finish what an interrupted run left behind
         results: list[FileResult] = []
         for i, (path, _explicit) in enumerate(files):
@@ -157,14 +162,8 @@ class Indexer:
 
     def ingest_bytes(self, data: bytes, source: str) -> FileResult:
         """Index an uploaded file's bytes under the (already sanitised) name ``source``."""
-        if len(data) > self.settings.max_file_bytes:
-            return FileResult(
-                source,
-                "failed",
-                reason=f"{source}: {len(data) / 2**20:.1f} MiB is over the "
-                f"{self.settings.max_file_mb:.0f} MiB limit. Split the file or raise RAG_MAX_FILE_MB.",
-            )
         try:
+            check_size(len(data), self.settings.max_file_bytes, source)
             doc = load_bytes(data, source)
         except LoadError as e:
             return FileResult(source, "failed", reason=str(e))
@@ -252,9 +251,7 @@ class Indexer:
                     chunks = chunk_document(loaded, self.splitter, d.doc_id)
                     new.add(chunks, self.embedder.embed_documents([c.text for c in chunks]))
                     ids = [c.id for c in chunks]
-                    items.append(
-                        (IndexedDocument(**{**d.__dict__, "chunks": len(chunks), "indexed_at": time.time()}), ids)
-                    )
+                    items.append((IndexedDocument(**{**d.__dict__, "chunks": len(chunks)}), ids))
                 except (OSError, LoadError) as e:
                     failed.append(FileResult(d.source, "failed", reason=f"kept the previous index of it: {e}"))
                     ids = sorted(self.registry.chunk_ids(d.doc_id))

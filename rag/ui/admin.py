@@ -12,7 +12,7 @@ from ingest.pipeline import ReindexReport
 from rag.models import describe
 from rag.services import IndexStats, Services
 from rag.ui.state import ADMIN_OK, admin_password, get_services
-from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, md_escape
+from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, code_span, md_escape
 
 REPORT_KEY = "reindex_report"
 
@@ -24,8 +24,8 @@ def index_section(stats: IndexStats) -> None:
     chunks.metric("Chunks", stats.chunks)
     st.markdown(
         f"- Active collection: `{stats.collection}`\n"
-        f"- Embedding model of the index: `{stats.indexed_with}`\n"
-        f"- Embedding model configured: `{stats.embedder}`"
+        f"- Embedding model of the index: `{describe('embedding', stats.indexed_with)}`\n"
+        f"- Embedding model configured: `{describe('embedding', stats.embedder)}`"
     )
     if stats.indexed_with != stats.embedder:
         st.warning(
@@ -41,8 +41,8 @@ def models_section(services: Services, stats: IndexStats) -> None:
     st.markdown(
         f"- Embedding model: `{describe('embedding', stats.embedder)}`\n"
         f"- Generator: `{describe('llm', stats.generator)}`, {loaded}\n"
-        f"- Data directory: `{md_escape(str(settings.home_dir))}`\n"
-        f"- Model cache: `{md_escape(str(settings.model_cache_dir))}`"
+        f"- Data directory: `{code_span(str(settings.home_dir))}`\n"
+        f"- Model cache: `{code_span(str(settings.model_cache_dir))}`"
     )
 
 

@@ -53,6 +53,9 @@ def answer(services: Services, question: str) -> Answer | None:
                     pipeline = services.pipeline
             stream = pipeline.stream(question)
             with slot.container():
+                # The raw draft streams in; every sentence is then checked against the sources
+                # and the checked answer replaces it, so say so up front.
+                st.caption("Draft, being written — each sentence is checked against the sources when it is done.")
                 st.write_stream(stream)
         except Exception as e:  # show the failure in place of the answer; keep the app alive
             log.exception("answering failed")

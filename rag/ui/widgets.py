@@ -39,6 +39,26 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def code_span(text: str) -> str:
+    """Text for inside Markdown backticks: escapes are not processed there, so only backticks
+    need care (replaced by a look-alike so the span cannot close early).
+
+    >>> code_span("/tmp/my_home")
+    '/tmp/my_home'
+    """
+    return text.replace("`", "\u02cb")
+
+
+def unwrap(text: str) -> str:
+    """Turn line-wrapping newlines (PDF text is full of them) into spaces, keeping paragraph
+    breaks. Same length as ``text``, so character offsets stay valid.
+
+    >>> unwrap("a tower\\nof iron.\\n\\nNew para")
+    'a tower of iron.\\n\\nNew para'
+    """
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+
+
 def escape_html(text: str) -> str:
     """HTML-escape ``text`` and keep its line breaks (``<br>``), on a single line.
 
@@ -59,6 +79,7 @@ def highlight_html(text: str, span: tuple[int, int]) -> str:
     >>> highlight_html("abc", (5, 9))
     'abc'
     """
+    text = unwrap(text)
     start = max(0, min(span[0], len(text)))
     end = max(start, min(span[1], len(text)))
     if start == end:
