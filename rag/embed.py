@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 
@@ -27,7 +28,9 @@ class SentenceTransformerEmbedder:
         self.model = SentenceTransformer(self.path, device=self.device)
         self.dim = int(self.model.get_embedding_dimension() or 0)
         self.max_tokens = int(self.model.max_seq_length or 256)
-        self.tokenizer = self.model.tokenizer
+        # A separate copy for counting: chunking runs in a parsing thread beside encode(), and a
+        # fast tokenizer shared by two threads can fail with "Already borrowed".
+        self.tokenizer = copy.deepcopy(self.model.tokenizer)
         # torch modules are not re-entrant across threads for autocast state; serialise calls.
         self._lock = threading.Lock()
 

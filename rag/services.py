@@ -55,12 +55,18 @@ class Services:
 
     @property
     def generator(self) -> Generator:
-        """Loaded on first use (the slowest engine); one per process."""
+        """Loaded on first use (the slowest engine); one per process. With RAG_LLM_BACKEND=openai
+        it is a client of an OpenAI-compatible server instead of an in-process model."""
         with self._gen_lock:
             if self._generator is None:
-                from rag.generate import TransformersGenerator
+                if self.settings.llm_backend == "openai":
+                    from rag.generate import OpenAICompatibleGenerator
 
-                self._generator = TransformersGenerator(self.settings)
+                    self._generator = OpenAICompatibleGenerator(self.settings)
+                else:
+                    from rag.generate import TransformersGenerator
+
+                    self._generator = TransformersGenerator(self.settings)
             return self._generator
 
     @property
@@ -85,5 +91,12 @@ class Services:
             collection=self.indexer.active_store().name,
             indexed_with=self.registry.get_meta(EMBEDDER_KEY) or "?",
             embedder=self.embedder.name,
-            generator=self.settings.llm_model,
+            generator=self._generator_label(),
         )
+
+    def _generator_label(self) -> str:
+        s = self.settings
+        if s.llm_backend != "openai":
+            return s.llm_model
+        model = self._generator.name if self._generator is not None else f"openai:{s.openai_model or '(first listed)'}"
+        return f"{model} at {s.openai_base_url}"

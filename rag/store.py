@@ -3,11 +3,16 @@
 Chunks live in a *generation* collection (``chunks_g1``, ``chunks_g2``, ...). The
 registry names the active one, so a full re-index builds a new generation beside
 the live one and switches with one registry write.
+
+Two modes (``RAG_CHROMA_MODE``): *embedded* keeps Chroma inside this process on
+``<home>/chroma``; *server* talks HTTP to a shared ``chroma run`` server, so several app
+replicas and the CLI see one index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -19,6 +24,7 @@ from rag.types import Chunk, ScoredChunk
 COLLECTION_PREFIX = "chunks_g"
 _NO_PAGE = -1  # Chroma metadata values cannot be None
 _BATCH = 2000  # stay under Chroma's max batch size
+PROBE_TIMEOUT_S = 5.0  # how long the start-up check waits for a Chroma server
 
 
 def _meta(c: Chunk) -> dict[str, str | int]:
@@ -121,10 +127,91 @@ class CollectionGone(LookupError):
     """The collection was dropped (a re-index switched to a newer one): re-read the active name."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The Chroma server cannot be reached or refuses us (server mode); the message says how to fix it."""
+
+
+def _server_address(settings: Settings) -> str:
+    scheme = "https" if settings.chroma_ssl else "http"
+    return f"{scheme}://{settings.chroma_host}:{settings.chroma_port}"
+
+
+def _unavailable(settings: Settings, problem: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"Chroma server at {settings.chroma_host}:{settings.chroma_port} {problem}. "
+        f"Start one with `chroma run --path DIR --host {settings.chroma_host} --port {settings.chroma_port}` "
+        "(or point RAG_CHROMA_HOST/RAG_CHROMA_PORT at the running one), "
+        "or set RAG_CHROMA_MODE=embedded to keep the index inside this process."
+    )
+
+
+def server_headers(settings: Settings) -> dict[str, str]:
+    """The auth header sent to a Chroma server, if a token is configured.
+
+    >>> from pydantic import SecretStr
+    >>> server_headers(Settings(chroma_token=SecretStr("s3cret"), _env_file=None))
+    {'Authorization': 'Bearer s3cret'}
+    """
+    if settings.chroma_token is None:
+        return {}
+    token = settings.chroma_token.get_secret_value()
+    if settings.chroma_token_header == "Authorization":
+        return {"Authorization": f"Bearer {token}"}
+    return {"X-Chroma-Token": token}
+
+
+def _connect_server(settings: Settings) -> Any:
+    """An HTTP client on the configured Chroma server, or :class:`StoreUnavailable`.
+
+    A heartbeat with a short timeout comes first: chromadb's own client sets no timeout at all (a
+    silent host stalls it for minutes) and says only "Are you sure it is running?" when nothing listens.
+    """
+    import chromadb
+    import httpx
+    from chromadb.config import Settings as ChromaSettings
+
+    headers = server_headers(settings)
+    try:
+        r = httpx.get(
+            f"{_server_address(settings)}/api/v2/heartbeat",
+            headers=headers,
+            timeout=httpx.Timeout(PROBE_TIMEOUT_S * 2, connect=PROBE_TIMEOUT_S),
+        )
+    except httpx.HTTPError as e:
+        raise _unavailable(settings, f"is unreachable ({type(e).__name__}: {e})") from e
+    if r.status_code in (401, 403):
+        raise _unavailable(settings, f"refused the credentials (HTTP {r.status_code}); check RAG_CHROMA_TOKEN")
+    if r.status_code != 200:
+        raise _unavailable(settings, f"answered the heartbeat with HTTP {r.status_code}; is it a Chroma server?")
+    try:
+        return chromadb.HttpClient(
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+            ssl=settings.chroma_ssl,
+            headers=headers or None,
+            settings=ChromaSettings(anonymized_telemetry=False),
+            tenant=settings.chroma_tenant,
+            database=settings.chroma_database,
+        )
+    except Exception as e:  # ValueError (cannot connect), NotFoundError (tenant/database), auth errors
+        raise _unavailable(
+            settings,
+            f"could not be opened ({type(e).__name__}: {e}); check RAG_CHROMA_TOKEN, "
+            f"RAG_CHROMA_TENANT ({settings.chroma_tenant!r}) and RAG_CHROMA_DATABASE ({settings.chroma_database!r})",
+        ) from e
+
+
 class ChromaCatalog:
     """Opens, creates and drops generation collections on one Chroma client."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server = settings.chroma_mode == "server"
+        self.seen_version: str | None = None  # the registry version this client is known to reflect
+        if self.server:
+            self.client = _connect_server(settings)
+            return
+
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -134,7 +221,6 @@ class ChromaCatalog:
             path=self._path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
         self.client = self._make()
-        self.seen_version: str | None = None  # the registry version this client is known to reflect
 
     def reload(self) -> None:
         """Reopen the client so writes made by another process become visible.
@@ -142,7 +228,11 @@ class ChromaCatalog:
         An embedded Chroma keeps each collection's vectors in memory; queries on an open client
         do not see what another process added. Chroma shares one system per path inside a
         process, so drop ours from that cache before opening anew.
+
+        A Chroma server is shared: every client sees every write, so there is nothing to do.
         """
+        if self.server:
+            return
         from chromadb.api.shared_system_client import SharedSystemClient
 
         identifier = getattr(self.client, "_identifier", self._path)
@@ -150,27 +240,51 @@ class ChromaCatalog:
         SharedSystemClient._identifier_to_refcount.pop(identifier, None)
         self.client = self._make()
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """In server mode, turn a lost connection into :class:`StoreUnavailable`."""
+        if not self.server:
+            yield
+            return
+        import httpx
+
+        try:
+            yield
+        except httpx.TransportError as e:
+            raise _unavailable(self.settings, f"is unreachable ({type(e).__name__}: {e})") from e
+
     def open(self, name: str, create: bool = True) -> ChromaStore:
         """The collection ``name``; readers pass ``create=False`` so that a collection a re-index
         has just dropped is reported missing (:class:`CollectionGone`) instead of re-created empty."""
-        if not create:
-            try:
-                return ChromaStore(self.client.get_collection(name, embedding_function=None))
-            except Exception as e:  # chromadb raises NotFoundError (1.x) or ValueError (older)
-                raise CollectionGone(name) from e
-        col = self.client.get_or_create_collection(
-            name,
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=None,  # we always pass vectors; never fetch Chroma's default model
-        )
-        return ChromaStore(col)
+        with self._reachable():
+            if not create:
+                try:
+                    return ChromaStore(self.client.get_collection(name, embedding_function=None))
+                except Exception as e:  # chromadb raises NotFoundError (1.x) or ValueError (older)
+                    if self.server and _is_transport_error(e):
+                        raise  # the server is gone, not the collection
+                    raise CollectionGone(name) from e
+            col = self.client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,  # we always pass vectors; never fetch Chroma's default model
+            )
+            return ChromaStore(col)
 
     def names(self) -> list[str]:
-        return [c.name for c in self.client.list_collections()]
+        with self._reachable():
+            return [c.name for c in self.client.list_collections()]
 
     def drop(self, name: str) -> None:
         if name in self.names():
-            self.client.delete_collection(name)
+            with self._reachable():
+                self.client.delete_collection(name)
+
+
+def _is_transport_error(e: Exception) -> bool:
+    import httpx
+
+    return isinstance(e, httpx.TransportError)
 
 
 def generation_name(n: int) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from rag.interfaces import Vectors
 from rag.services import Services
 from tests.conftest import make_settings
 from tests.fakes import HashEmbedder
@@ -133,3 +135,39 @@ def test_query_holding_a_dropped_collection_retries_on_the_new_one(
     with pytest.raises(CollectionGone):  # a reader never re-creates a dropped collection empty
         fake_services.catalog.open(old_name, create=False)
     assert old_name not in fake_services.catalog.names()
+
+
+def test_ingest_embeds_chunks_of_many_files_together(tmp_path: Path) -> None:
+    embedder = HashEmbedder()
+    idx = Services(make_settings(tmp_path / "home", ingest_batch_chunks=64), embedder).indexer
+    for i in range(20):
+        _write(tmp_path / "d" / f"f{i:02d}.md", _para(f"doc{i}x", 30))
+    results = idx.ingest_paths([tmp_path / "d"])
+    assert [r.status for r in results] == ["indexed"] * 20
+    assert [Path(r.source).name for r in results] == [f"f{i:02d}.md" for i in range(20)]  # input order kept
+    assert len(embedder.calls) < 20 and sum(embedder.calls) == 20
+    assert idx.active_store().count() == len(idx.registry.chunk_ids()) == 20
+
+
+def test_same_file_twice_in_one_run(fake_services: Services, tmp_path: Path) -> None:
+    f = _write(tmp_path / "d" / "a.md", _para("a"))
+    results = fake_services.indexer.ingest_paths([tmp_path / "d", f])
+    assert [r.status for r in results] == ["indexed", "unchanged"]
+
+
+class _FailsOnWord(HashEmbedder):
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        if any("poison" in t for t in texts):
+            raise RuntimeError("embedder crashed")
+        return super().embed_documents(texts)
+
+
+def test_a_failing_batch_is_retried_file_by_file(tmp_path: Path) -> None:
+    idx = Services(make_settings(tmp_path / "home"), _FailsOnWord()).indexer
+    _write(tmp_path / "d" / "a.md", _para("good"))
+    _write(tmp_path / "d" / "b.md", _para("poison"))
+    _write(tmp_path / "d" / "c.md", _para("fine"))
+    results = {Path(r.source).name: r for r in idx.ingest_paths([tmp_path / "d"])}
+    assert results["a.md"].status == results["c.md"].status == "indexed"
+    assert results["b.md"].status == "failed" and "embedder crashed" in results["b.md"].reason
+    assert idx.missing_chunks() == 0 and idx.active_store().count() == len(idx.registry.chunk_ids())

@@ -8,6 +8,7 @@ import pytest
 
 from ingest.loaders import LoadError, check_size, load_bytes, load_path
 from rag.types import LoadedDocument
+from tests.hostile import docx_bytes
 
 
 def make_pdf(pages: list[str]) -> bytes:
@@ -20,17 +21,6 @@ def make_pdf(pages: list[str]) -> bytes:
         if text:
             pdf.multi_cell(0, 8, text)
     return bytes(pdf.output())
-
-
-def make_docx(paragraphs: list[str]) -> bytes:
-    import docx
-
-    d = docx.Document()
-    for p in paragraphs:
-        d.add_paragraph(p)
-    buf = io.BytesIO()
-    d.save(buf)
-    return buf.getvalue()
 
 
 def test_pdf_keeps_page_numbers_and_offsets() -> None:
@@ -52,7 +42,7 @@ def test_corrupt_pdf_is_a_clear_error() -> None:
 
 
 def test_docx_paragraphs() -> None:
-    doc = load_bytes(make_docx(["Heading", "First paragraph.", "Second paragraph."]), "a.docx")
+    doc = load_bytes(docx_bytes(["Heading", "First paragraph.", "Second paragraph."]), "a.docx")
     assert doc.text == "Heading\n\nFirst paragraph.\n\nSecond paragraph."
     assert doc.pages[0].page is None
 

@@ -1,0 +1,118 @@
+"""Ingest throughput: Grounded's ingest against the textbook LangChain pipeline, same run.
+
+    .venv/bin/python bench/ingest.py [--docs N] [--corpus ../shared/datasets/nfcorpus]
+
+Both index the same .txt files (exported from a BEIR corpus) with the same MiniLM model:
+
+- baseline: the textbook LangChain ingest: read the files, RecursiveCharacterTextSplitter
+  (character-based, ~200-token chunks), a HuggingFaceEmbeddings-equivalent wrapper (plain
+  fp32 ``SentenceTransformer.encode``, its defaults) and ``langchain_chroma.Chroma.from_documents``.
+  (langchain-huggingface itself needs huggingface-hub<2, which conflicts with transformers 5
+  here; its HuggingFaceEmbeddings is exactly this call.)
+- grounded: ``Indexer.ingest_paths`` as `python -m ingest` runs it (parse thread, cross-file
+  batches, bf16 where the CPU has it, registry, stored copies, Chroma).
+
+Prints one JSON object: chunks, seconds and chunks/s for each, and the ratio. Model loading
+is excluded from both timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def export(corpus: Path, out: Path, n: int) -> list[Path]:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "export_corpus.py"), str(corpus), str(out), "--limit", str(n)],
+        check=True,
+        capture_output=True,
+    )
+    return sorted(out.glob("*.txt"))
+
+
+def baseline(files: list[Path], home: Path) -> dict[str, float]:
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    from sentence_transformers import SentenceTransformer
+
+    from rag.models import resolve_embedding_model
+
+    class HFEmbeddings(Embeddings):
+        """What langchain_huggingface.HuggingFaceEmbeddings does: model.encode, fp32, defaults."""
+
+        def __init__(self) -> None:
+            self.model = SentenceTransformer(resolve_embedding_model("packaged"), device="cpu")
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [list(map(float, v)) for v in self.model.encode(texts)]
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+    emb = HFEmbeddings()
+    t0 = time.perf_counter()
+    docs = [Document(page_content=f.read_text(encoding="utf-8"), metadata={"source": str(f)}) for f in files]
+    # ~200 MiniLM tokens is ~800-1000 characters of English prose
+    splits = RecursiveCharacterTextSplitter(chunk_size=900, chunk_overlap=180).split_documents(docs)
+    Chroma.from_documents(splits, emb, persist_directory=str(home / "baseline"))
+    seconds = time.perf_counter() - t0
+    return {"chunks": len(splits), "seconds": round(seconds, 2), "chunks_per_s": round(len(splits) / seconds, 1)}
+
+
+def grounded(files: list[Path], home: Path) -> dict[str, float]:
+    from rag.config import Settings
+    from rag.services import Services
+
+    services = Services(Settings(home=home / "grounded", _env_file=None))  # type: ignore[call-arg]
+    t0 = time.perf_counter()
+    results = services.indexer.ingest_paths(files)
+    seconds = time.perf_counter() - t0
+    chunks = sum(r.embedded for r in results)
+    return {
+        "chunks": chunks,
+        "seconds": round(seconds, 2),
+        "chunks_per_s": round(chunks / seconds, 1),
+        "bf16": bool(getattr(services.embedder, "bf16", False)),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--docs", type=int, default=1000)
+    p.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/nfcorpus")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
+        root = Path(tmp)
+        files = export(args.corpus, root / "docs", args.docs)
+        ours = grounded(files, root)
+        base = baseline(files, root)
+    print(
+        json.dumps(
+            {
+                "files": len(files),
+                "corpus": str(args.corpus),
+                "baseline_langchain": base,
+                "grounded": ours,
+                "speedup": round(ours["chunks_per_s"] / base["chunks_per_s"], 2),
+                "cpu_count": os.cpu_count(),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
