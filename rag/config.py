@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     )
     bf16: Literal["auto", "on", "off"] = Field(
         default="auto",
-        description="bfloat16 autocast for local models. 'auto' turns it on where the CPU has native "
-        "bf16 (AVX512-BF16/AMX) or on CUDA; elsewhere fp32.",
+        description="bfloat16 for local models (embedder: autocast; generator: bf16 weights). "
+        "'auto' turns it on where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA; elsewhere fp32.",
     )
 
     # --- vector store ------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from rag.config import Settings
-from rag.models import autocast, offline_by_default, pick_device, resolve_llm, use_bf16
+from rag.models import offline_by_default, pick_device, resolve_llm, use_bf16
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -75,7 +75,12 @@ class TransformersGenerator:
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
         model, self.tokenizer, self.loaded_from = load_causal_lm(settings)
-        self.model = model.to(self.device).eval()
+        # bf16 *weights*, not autocast: measured here over a ~1,000-token prompt, autocast made
+        # decoding 2.7x slower than fp32 (5.8 vs 15.5 tokens/s; it re-casts every weight at every
+        # step), while bf16 weights prefill 3x faster than fp32 (0.7 vs 2.1 s) and decode at
+        # about the fp32 speed, in half the memory.
+        dtype = torch.bfloat16 if self.bf16 else torch.float32
+        self.model = model.to(device=self.device, dtype=dtype).eval()
         self.torch = torch
         # One generation at a time: parallel decodes on 2 cores only slow each other down.
         self._lock = threading.Lock()
@@ -110,7 +115,7 @@ class TransformersGenerator:
 
         def run() -> None:
             try:
-                with self.torch.inference_mode(), autocast(self.device, self.bf16):
+                with self.torch.inference_mode():
                     self.model.generate(**kwargs)
             except BaseException as e:  # surface it in the caller's thread
                 errors.append(e)
