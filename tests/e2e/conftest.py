@@ -8,7 +8,6 @@ models, a throw-away data directory and a known admin password. Chromium is Debi
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.procs import free_port, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE = REPO_ROOT / ".cache" / "models"
@@ -56,13 +57,6 @@ class RunningApp:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def app_env(home: Path) -> dict[str, str]:
     """The shell's environment without any RAG_* setting, plus the test's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
@@ -93,17 +87,6 @@ def wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_dir: Path) ->
     pytest.fail(
         f"the app did not answer {base_url}/_stcore/health within {STARTUP_TIMEOUT_S:.0f} s:\n{stderr}", pytrace=False
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")

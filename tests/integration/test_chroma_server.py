@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from rag.services import Services
 from rag.store import StoreUnavailable
 from tests.conftest import SAMPLES, make_settings
 from tests.fakes import EchoGenerator, HashEmbedder
+from tests.procs import free_port, stop
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +41,6 @@ class ChromaServer:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def _output(log: Path) -> str:
     text = log.read_text(errors="replace") if log.exists() else ""
     return re.sub(r"\x1b\[[0-9;]*m", "", text)[-4000:]  # without the banner's colours
@@ -58,7 +52,7 @@ def running_server(root: Path) -> Iterator[ChromaServer]:
     exe = Path(sys.executable).parent / "chroma"
     assert exe.exists(), f"{exe} missing: chromadb's CLI is not installed in this environment"
     root.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port(HOST)
     log = root / "server.log"
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "CHROMA_ANONYMIZED_TELEMETRY": "False"}
     with open(log, "wb") as out:
@@ -81,12 +75,7 @@ def running_server(root: Path) -> Iterator[ChromaServer]:
             time.sleep(0.2)
         yield ChromaServer(port, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +219,7 @@ def test_real_models_answer_from_a_server(
 
 
 def test_unreachable_server_is_a_clear_error_and_quick(tmp_path: Path) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port(HOST)  # nothing listens there
     settings = make_settings(tmp_path / "home", chroma_mode="server", chroma_host=HOST, chroma_port=port)
     t0 = time.perf_counter()
     with pytest.raises(StoreUnavailable) as info:

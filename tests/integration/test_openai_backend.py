@@ -6,7 +6,6 @@ The server is backed by EchoGenerator (fast) and by the real packaged model (slo
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from rag.services import Services
 from rag.types import Chunk
 from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder
+from tests.procs import free_port
 
 DOC = (
     "The lighthouse of Alexandria was completed around 280 BC on the island of Pharos. "
@@ -69,12 +69,6 @@ def _settings(tmp_path: Path, base_url: str, **overrides: Any) -> Settings:
 
 def _client(server: OpenAICompatibleServer) -> OpenAI:
     return OpenAI(base_url=server.base_url, api_key="no-key", max_retries=0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_stream_pieces_arrive_in_order_through_the_openai_client(server: OpenAICompatibleServer) -> None:
@@ -142,7 +136,7 @@ def test_empty_model_setting_uses_the_servers_first_model(tmp_path: Path) -> Non
 
 
 def test_unreachable_server_says_where_and_how_to_fix_it(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(GeneratorUnavailable) as err:  # openai_model="" asks the server at once
         OpenAICompatibleGenerator(_settings(tmp_path, url))
     msg = str(err.value)
@@ -151,7 +145,7 @@ def test_unreachable_server_says_where_and_how_to_fix_it(tmp_path: Path) -> None
 
 
 def test_unreachable_server_with_a_named_model_fails_on_first_question(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     services = Services(_settings(tmp_path, url, openai_model="m"), embedder=HashEmbedder(), generator=None)
     gen = services.generator  # no request yet
     with pytest.raises(GeneratorUnavailable, match=r"Cannot reach the OpenAI-compatible server at http://127"):
