@@ -285,7 +285,6 @@ class Indexer:
                 vectors = self.embedder.embed_documents([c.text for c in new])  # one batch for all files
                 items = []
                 for plan in plans:
-                    assert plan.prep.doc is not None
                     stored = self._store_copy(plan.prep.data, plan.sha, Path(plan.prep.source).suffix)
                     items.append((plan.indexed(stored), [c.id for c in plan.prep.chunks]))
                 # Chroma first, then the registry switch in one transaction, then clean-up.

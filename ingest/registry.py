@@ -107,14 +107,9 @@ class Registry:
         """Changes with every write to the index, from any process (see :func:`_bump`)."""
         return self.get_meta(VERSION_KEY) or ""
 
-    def put(self, doc: IndexedDocument, chunk_ids: Sequence[str]) -> str:
-        """Insert or replace a document and exactly its chunk list, atomically. -> new version"""
-        with self._tx() as db:
-            _put(db, doc, chunk_ids)
-            return _bump(db)
-
     def put_many(self, items: Sequence[tuple[IndexedDocument, Sequence[str]]], meta: dict[str, str]) -> str:
-        """Replace many documents and set meta keys in one transaction (re-index switch-over)."""
+        """Insert or replace documents with exactly their chunk lists, and set meta keys, in one
+        transaction (an ingest batch, or the re-index switch-over). -> the new index version"""
         with self._tx() as db:
             for doc, ids in items:
                 _put(db, doc, ids)

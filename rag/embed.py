@@ -27,7 +27,6 @@ class SentenceTransformerEmbedder:
         self.batch_size = settings.embedding_batch_size
         self.model = SentenceTransformer(self.path, device=self.device)
         self.dim = int(self.model.get_embedding_dimension() or 0)
-        self.max_tokens = int(self.model.max_seq_length or 256)
         # A separate copy for counting: chunking runs in a parsing thread beside encode(), and a
         # fast tokenizer shared by two threads can fail with "Already borrowed".
         self.tokenizer = copy.deepcopy(self.model.tokenizer)

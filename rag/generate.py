@@ -91,9 +91,6 @@ class TransformersGenerator:
         )
         return {k: v.to(self.device) for k, v in enc.items()}
 
-    def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        return int(self._inputs(messages)["input_ids"].shape[1])
-
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from rag.interfaces import Embedder, VectorStore
+from rag.store import CollectionGone
 from rag.types import ScoredChunk
 
 RETRIES = 5
@@ -27,7 +28,7 @@ class DenseRetriever:
             try:
                 hits = self.store().search(vector, k, doc_ids)
                 break
-            except Exception:
+            except CollectionGone:
                 # A re-index may drop the collection between reading its name and querying it;
                 # the registry already names the new one, so look again.
                 if attempt == RETRIES - 1:

@@ -100,18 +100,23 @@ class ChromaStore:
         return [by_id[i] for i in ids if i in by_id]
 
     def search(self, vector: Vectors, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]:
-        n = self.count()
-        if n == 0 or k <= 0:
-            return []
+        from chromadb.errors import NotFoundError
+
         where: dict[str, Any] | None = None
         if doc_ids:
             where = {"doc_id": {"$in": list(doc_ids)}}
-        r = self.collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=min(k, n),
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
+        try:
+            n = self.count()
+            if n == 0 or k <= 0:
+                return []
+            r = self.collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=min(k, n),
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        except NotFoundError as e:  # a re-index dropped this collection after we opened it
+            raise CollectionGone(self.name) from e
         return [
             ScoredChunk(_chunk(cid, doc, meta), 1.0 - float(dist))  # cosine distance -> similarity
             for cid, doc, meta, dist in zip(
