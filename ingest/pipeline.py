@@ -27,6 +27,7 @@ from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, check_size, load_bytes
 from ingest.registry import Registry
 from rag.config import Settings
 from rag.interfaces import Embedder
+from rag.sparse import tokenize, tokens_to_str
 from rag.store import (
     COLLECTION_PREFIX,
     ChromaCatalog,
@@ -53,6 +54,7 @@ class _Prepared:
     doc: LoadedDocument | None
     chunks: list[Chunk]
     error: FileResult | None
+    tokens: dict[str, str] | None = None  # chunk id -> BM25 tokens (rag.sparse), space-separated
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,11 @@ def iter_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> Iter
                     skipped.append(f)
         else:
             yield p, True
+
+
+def sparse_tokens(chunks: Sequence[Chunk]) -> dict[str, str]:
+    """BM25 tokens of each chunk, computed once here and stored in the registry."""
+    return {c.id: tokens_to_str(tokenize(c.text)) for c in chunks}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -240,6 +247,7 @@ class Indexer:
                 check_size(len(raw), self.settings.max_file_bytes, name)
                 doc = load_bytes(raw, name)
             chunks = chunk_document(doc, self.splitter, doc_id_for(name))
+            tokens = sparse_tokens(chunks)
         except LoadError as e:
             return _Prepared(name, b"", None, [], FileResult(name, "failed", reason=str(e)))
         except Exception as e:  # never let one file stop the batch
@@ -248,7 +256,7 @@ class Indexer:
         if not chunks:
             reason = f"{name}: no extractable text; nothing was indexed."
             return _Prepared(name, b"", None, [], FileResult(name, "failed", reason=reason))
-        return _Prepared(name, raw, doc, chunks, None)
+        return _Prepared(name, raw, doc, chunks, None, tokens)
 
     def _commit(self, group: Sequence[_Prepared]) -> list[FileResult]:
         """Embed and store a group of prepared files; one file's failure never fails the others."""
@@ -290,7 +298,8 @@ class Indexer:
                 # Chroma first, then the registry switch in one transaction, then clean-up.
                 store.add(new, vectors)
                 store.update_metadata([c for plan in plans for c in plan.prep.chunks if c.id in plan.have])
-                self._wrote(self.registry.put_many(items, {}))
+                tokens = {k: v for plan in plans for k, v in (plan.prep.tokens or {}).items()}
+                self._wrote(self.registry.put_many(items, {}, tokens))
                 store.delete(sorted({i for plan in plans for i in plan.stale()}))
                 for plan in plans:
                     results[plan.prep.source] = FileResult(
@@ -332,6 +341,7 @@ class Indexer:
             failed: list[FileResult] = []
             total_chunks = 0
             batch: list[Chunk] = []  # chunks of several documents, embedded in one pass
+            tokens: dict[str, str] = {}
 
             def flush() -> None:
                 if batch:
@@ -345,6 +355,7 @@ class Indexer:
                     data = Path(d.stored_path).read_bytes()
                     loaded = load_bytes(data, d.source)
                     chunks = chunk_document(loaded, self.splitter, d.doc_id)
+                    tokens.update(sparse_tokens(chunks))
                     batch.extend(chunks)
                     if len(batch) >= self.settings.ingest_batch_chunks:
                         flush()
@@ -357,7 +368,8 @@ class Indexer:
                     items.append((d, ids))
                 total_chunks += len(ids)
             flush()
-            self._wrote(self.registry.put_many(items, {ACTIVE_KEY: new_name, EMBEDDER_KEY: self.embedder.name}))
+            meta = {ACTIVE_KEY: new_name, EMBEDDER_KEY: self.embedder.name}
+            self._wrote(self.registry.put_many(items, meta, tokens))
             self.catalog.drop(old.name)
         if progress:
             progress(len(docs), len(docs), "done")

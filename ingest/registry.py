@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT NOT NULL,
     doc_id   TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    tokens   TEXT,  -- BM25 tokens, space-separated (rag.sparse); NULL = not tokenised yet
     PRIMARY KEY (doc_id, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_id ON chunks(chunk_id);
@@ -47,6 +48,10 @@ class Registry:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)  # executescript commits on its own
+            cols = {r[1] for r in db.execute("PRAGMA table_info(chunks)")}
+            if "tokens" not in cols:  # registries written before BM25 existed
+                db.execute("ALTER TABLE chunks ADD COLUMN tokens TEXT")
+                db.commit()
         finally:
             db.close()
 
@@ -107,12 +112,19 @@ class Registry:
         """Changes with every write to the index, from any process (see :func:`_bump`)."""
         return self.get_meta(VERSION_KEY) or ""
 
-    def put_many(self, items: Sequence[tuple[IndexedDocument, Sequence[str]]], meta: dict[str, str]) -> str:
+    def put_many(
+        self,
+        items: Sequence[tuple[IndexedDocument, Sequence[str]]],
+        meta: dict[str, str],
+        tokens: Mapping[str, str] | None = None,
+    ) -> str:
         """Insert or replace documents with exactly their chunk lists, and set meta keys, in one
-        transaction (an ingest batch, or the re-index switch-over). -> the new index version"""
+        transaction (an ingest batch, or the re-index switch-over). ``tokens`` maps chunk id to
+        its BM25 tokens, so the sparse index changes in the same transaction as the chunk lists.
+        -> the new index version"""
         with self._tx() as db:
             for doc, ids in items:
-                _put(db, doc, ids)
+                _put(db, doc, ids, tokens or {})
             for k, v in meta.items():
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, v))
             return _bump(db)
@@ -121,6 +133,11 @@ class Registry:
         with self._tx() as db:
             db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             return _bump(db)
+
+    def sparse_rows(self) -> list[tuple[str, str, str | None]]:
+        """Every listed chunk as (chunk_id, doc_id, tokens or None), in a stable order."""
+        with self._tx() as db:
+            return db.execute("SELECT chunk_id, doc_id, tokens FROM chunks ORDER BY rowid").fetchall()
 
     def stats(self) -> dict[str, int]:
         with self._tx() as db:
@@ -143,7 +160,7 @@ def _bump(db: sqlite3.Connection) -> str:
     return version
 
 
-def _put(db: sqlite3.Connection, doc: IndexedDocument, chunk_ids: Sequence[str]) -> None:
+def _put(db: sqlite3.Connection, doc: IndexedDocument, chunk_ids: Sequence[str], tokens: Mapping[str, str]) -> None:
     db.execute("DELETE FROM chunks WHERE doc_id=?", (doc.doc_id,))
     db.execute(
         "INSERT OR REPLACE INTO documents(doc_id, source, sha256, mime, pages, chunks, indexed_at, stored_path) "
@@ -160,6 +177,6 @@ def _put(db: sqlite3.Connection, doc: IndexedDocument, chunk_ids: Sequence[str])
         ),
     )
     db.executemany(
-        "INSERT OR IGNORE INTO chunks(chunk_id, doc_id) VALUES (?, ?)",
-        [(cid, doc.doc_id) for cid in chunk_ids],
+        "INSERT OR IGNORE INTO chunks(chunk_id, doc_id, tokens) VALUES (?, ?, ?)",
+        [(cid, doc.doc_id, tokens.get(cid)) for cid in chunk_ids],
     )

@@ -39,7 +39,18 @@ class VectorStore(Protocol):
 
     def search(self, vector: Vectors, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]: ...
 
+    def get(self, ids: Sequence[str]) -> list[Chunk]: ...
+
     def count(self) -> int: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Re-scores (question, passage) pairs; higher is more relevant."""
+
+    name: str
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]: ...
 
 
 @runtime_checkable

@@ -1,6 +1,7 @@
 """The one place where the whole question flow is written out:
 
-question -> retrieve -> (nothing relevant? abstain) -> prompt -> generate (streamed)
+question -> retrieve (dense + BM25, fused) -> (nothing relevant? abstain) -> rerank top-N
+         -> prompt -> generate (streamed)
          -> clean markers -> attribute unmarked claims -> cite -> Answer
 """
 
@@ -13,13 +14,16 @@ from typing import Protocol
 
 from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
 from rag.config import Settings
-from rag.interfaces import Generator
+from rag.interfaces import Generator, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
+from rag.rerank import rerank
 from rag.types import Answer, ScoredChunk
 
 
 class Retriever(Protocol):
-    def retrieve(self, question: str, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]: ...
+    def retrieve(
+        self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
+    ) -> list[ScoredChunk]: ...
 
 
 def _ms(t0: float) -> float:
@@ -62,15 +66,24 @@ class RagPipeline:
         retriever: Retriever,
         generator: Generator,
         template: PromptTemplate | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.generator = generator
         self.template = template or load_template()
+        self.reranker = reranker
 
-    def sources(self, question: str, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]:
-        """Evidence for ``question``: the top-k relevant chunks, best first."""
-        hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids)
+    def sources(
+        self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
+    ) -> list[ScoredChunk]:
+        """Evidence for ``question``: the top-k chunks, best first (reranked when a reranker is set)."""
+        hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids, timings)
+        if self.reranker is not None and hits:
+            t0 = time.perf_counter()
+            hits = rerank(question, hits, self.reranker, self.settings.rerank_top_n)
+            if timings is not None:
+                timings["rerank"] = _ms(t0)
         return hits[: self.settings.top_k]
 
     def stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:
@@ -93,7 +106,7 @@ class RagPipeline:
             out.answer = Answer(question, "Please type a question.", True, (), (), timings)
             yield out.answer.text
             return
-        scored = self.sources(question, doc_ids)
+        scored = self.sources(question, doc_ids, timings)
         timings["retrieve"] = _ms(t0)
         if not scored:  # nothing relevant enough: say so without asking the model to guess
             timings["generate"] = 0.0

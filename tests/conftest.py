@@ -39,6 +39,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_settings(home: Path, **overrides: Any) -> Settings:
+    """Settings for a test. The reranker is off unless a test asks for it (``reranker_model=...``
+    or the ``real_reranker`` fixture), so fake-engine tests never load a real model."""
+    overrides.setdefault("reranker_model", "none")
     return Settings(home=home, model_cache=MODEL_CACHE, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 
@@ -66,6 +69,15 @@ def real_generator() -> Any:
     return TransformersGenerator(make_settings(REPO_ROOT / ".cache" / "unused"))
 
 
+@pytest.fixture(scope="session")
+def real_reranker() -> Any:
+    from rag.rerank import CrossEncoderReranker
+
+    return CrossEncoderReranker(make_settings(REPO_ROOT / ".cache" / "unused", reranker_model="packaged"))
+
+
 @pytest.fixture
-def real_services(settings: Settings, real_embedder: Any, real_generator: Any) -> Iterator[Services]:
-    yield Services(settings, embedder=real_embedder, generator=real_generator)
+def real_services(
+    settings: Settings, real_embedder: Any, real_generator: Any, real_reranker: Any
+) -> Iterator[Services]:
+    yield Services(settings, embedder=real_embedder, generator=real_generator, reranker=real_reranker)

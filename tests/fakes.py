@@ -62,3 +62,17 @@ class EchoGenerator:
             first = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
             text = f"{first.rstrip('.')} [1]."
         yield from re.findall(r"\S+\s*", text)
+
+
+class KeywordReranker:
+    """Scores a passage by how many distinct question words it contains."""
+
+    name = "fake-keyword"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []  # passages per call
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        self.calls.append(len(passages))
+        q = set(_WORD.findall(question.lower()))
+        return [float(len(q & set(_WORD.findall(p.lower())))) for p in passages]

@@ -1,0 +1,27 @@
+"""`python -m rag.eval retrieval ...` and `python -m rag.eval answers ...`.
+
+Each subcommand lives in its own module (rag/eval/retrieval.py, rag/eval/answers.py), which
+exposes ``register(subparsers)`` adding its parser with ``set_defaults(func=...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rag.eval import answers, retrieval
+
+    p = argparse.ArgumentParser(prog="python -m rag.eval", description="Evaluate retrieval or answers.")
+    sub = p.add_subparsers(dest="command", required=True)
+    retrieval.register(sub)
+    answers.register(sub)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Second stage: a cross-encoder reads each (question, passage) pair and re-orders the top-N.
+
+The default is our own MiniLM cross-encoder trained by ``python -m rag.train.reranker`` and
+shipped in models/reranker/ (see its README). Any sentence-transformers CrossEncoder (a Hugging
+Face id such as ``cross-encoder/ms-marco-MiniLM-L6-v2`` or a folder) can replace it with
+``RAG_RERANKER_MODEL``; ``none`` turns the stage off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.config import Settings
+from rag.interfaces import Reranker
+from rag.models import autocast, offline_by_default, pick_device, resolve_reranker, use_bf16
+from rag.types import ScoredChunk
+
+
+class CrossEncoderReranker:
+    """Implements :class:`rag.interfaces.Reranker` with sentence-transformers' CrossEncoder."""
+
+    def __init__(self, settings: Settings) -> None:
+        offline_by_default()
+        import torch
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        self.name = settings.reranker_model
+        self.path = resolve_reranker(settings.reranker_model)
+        self.device = pick_device(settings.device)
+        self.bf16 = use_bf16(settings, self.device)
+        self.batch_size = settings.rerank_batch_size
+        # The shipped weights are fp16 on disk (size); compute in fp32 (+ bf16 autocast where fast).
+        self.model = CrossEncoder(
+            self.path,
+            device=self.device,
+            max_length=settings.reranker_max_length,
+            model_kwargs={"dtype": torch.float32},
+        )
+        self._lock = threading.Lock()  # one forward pass at a time (autocast state is per thread)
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        if not passages:
+            return []
+        with self._lock, autocast(self.device, self.bf16):
+            out = self.model.predict(
+                [(question, p) for p in passages],
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                activation_fn=None,  # raw logits: only the order matters here
+                convert_to_numpy=True,
+            )
+        return [float(x) for x in np.asarray(out, dtype=np.float32).reshape(-1)]
+
+
+def rerank(question: str, hits: Sequence[ScoredChunk], reranker: Reranker, top_n: int) -> list[ScoredChunk]:
+    """Re-score the first ``top_n`` hits with the cross-encoder and sort them by that score
+    (its raw logit); hits after ``top_n`` follow in their first-stage order.
+
+    >>> from rag.types import Chunk
+    >>> class Lengthy:
+    ...     name = "len"
+    ...     def score(self, q, ps): return [float(len(p)) for p in ps]
+    >>> texts = ["a", "ccc", "bb", "dddd"]
+    >>> hs = [ScoredChunk(Chunk(str(i), "d", "s", None, 0, len(t), t), 0.0) for i, t in enumerate(texts)]
+    >>> [h.chunk.text for h in rerank("q", hs, Lengthy(), top_n=3)]
+    ['ccc', 'bb', 'a', 'dddd']
+    """
+    head, tail = list(hits[:top_n]), list(hits[top_n:])
+    scores = reranker.score(question, [h.chunk.text for h in head])
+    order = sorted(range(len(head)), key=lambda i: -scores[i])
+    return [ScoredChunk(head[i].chunk, scores[i]) for i in order] + tail

@@ -1,0 +1,285 @@
+"""Sparse (BM25) side of the hybrid retriever: per-language tokenisers and a bm25s index.
+
+Tokenisation depends on the language of each text, detected on its own (chunk or query):
+
+- English (and any Latin-script text): lower-case words, Lucene's English stopwords dropped,
+  Snowball-stemmed, so "running" matches "runs".
+- Korean: Kiwi's morphological analysis keeps content morphemes and drops particles and
+  endings, so "에펠탑은" ("the Eiffel Tower" + topic particle) matches "에펠탑이".
+
+The index itself is bm25s (Lucene's BM25 variant). Tokens are computed once per chunk at
+ingest and stored in the registry; :class:`BM25Index` is rebuilt from them in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+Language = Literal["en", "ko"]
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+# Kiwi tags kept for retrieval: nouns, numerals, verb/adjective stems, roots, foreign words,
+# numbers, hanja. Particles (J*), endings (E*), suffixes (XS*) and punctuation are dropped.
+_KO_KEEP = ("NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "SL", "SN", "SH", "MAG")
+
+
+def detect_language(text: str) -> Language:
+    """'ko' when at least 30% of the letters are Hangul, else 'en'.
+
+    >>> detect_language("The tower was completed in 1889.")
+    'en'
+    >>> detect_language("에펠탑은 1889년에 완공되었다.")
+    'ko'
+    """
+    letters = _LETTER.findall(text)
+    if not letters:
+        return "en"
+    hangul = sum(1 for ch in letters if _HANGUL.match(ch))
+    return "ko" if hangul / len(letters) >= 0.3 else "en"
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+_kiwi_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _kiwi() -> Any:
+    from kiwipiepy import Kiwi
+
+    return Kiwi()
+
+
+def tokenize_en(text: str) -> list[str]:
+    """Lower-cased, stopwords removed, Snowball-stemmed words.
+
+    >>> tokenize_en("The towers in Paris are running!")
+    ['tower', 'pari', 'run']
+    """
+    stop = _stopwords()
+    words = [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in stop]
+    return list(_stemmer().stemWords(words))
+
+
+def tokenize_ko(text: str) -> list[str]:
+    """Korean content morphemes (Kiwi); Latin words inside go through the English tokeniser.
+
+    >>> tokenize_ko("에펠탑은 파리에 있다")
+    ['에펠탑', '파리', '있']
+    """
+    with _kiwi_lock:  # Kiwi objects are not documented as thread-safe
+        morphs = _kiwi().tokenize(text)
+    out: list[str] = []
+    for m in morphs:
+        tag = str(m.tag).split("-")[0]  # Kiwi marks irregular conjugations as e.g. "VV-I"
+        if tag not in _KO_KEEP:
+            continue
+        if tag == "SL":
+            out.extend(tokenize_en(m.form))
+        else:
+            out.append(m.form.lower())
+    return out
+
+
+def tokenize(text: str, language: Language | None = None) -> list[str]:
+    """Tokens for BM25, by the text's own language.
+
+    >>> tokenize("Stemming matches plural nouns")
+    ['stem', 'match', 'plural', 'noun']
+    """
+    lang = language or detect_language(text)
+    return tokenize_ko(text) if lang == "ko" else tokenize_en(text)
+
+
+def tokens_to_str(tokens: Sequence[str]) -> str:
+    """Stored form of a token list (tokens never contain whitespace)."""
+    return " ".join(tokens)
+
+
+@dataclass(frozen=True)
+class SparseHit:
+    index: int  # position in the ids the index was built from
+    score: float
+
+
+class BM25Index:
+    """bm25s over a fixed list of token lists. Immutable: rebuild it when the corpus changes
+    (indexing 10k chunks from stored tokens takes well under a second).
+
+    >>> idx = BM25Index(["a", "b"], [["eiffel", "tower"], ["louvr", "museum"]])
+    >>> [(h.index, round(h.score, 3) > 0) for h in idx.search(["tower"], 5)]
+    [(0, True)]
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        tokens: Sequence[Sequence[str]],
+        k1: float = 1.2,
+        b: float = 0.75,
+        doc_ids: Sequence[str] | None = None,
+    ) -> None:
+        import bm25s
+        from bm25s.tokenization import Tokenized
+
+        if len(ids) != len(tokens):
+            raise ValueError(f"{len(ids)} ids but {len(tokens)} token lists")
+        self.ids = list(ids)
+        self.doc_ids = list(doc_ids) if doc_ids is not None else []
+        vocab: dict[str, int] = {}
+        token_ids = [[vocab.setdefault(t, len(vocab)) for t in toks] for toks in tokens]
+        self.vocab = vocab
+        self._bm25: Any = None
+        if self.ids:
+            self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+            self._bm25.index(Tokenized(ids=token_ids, vocab=vocab), show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def save(self, folder: Path) -> None:
+        """bm25s' own files plus our ids (so a new process skips the rebuild)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(folder), show_progress=False)
+        (folder / "ids.json").write_text(json.dumps({"ids": self.ids, "doc_ids": self.doc_ids, "vocab": self.vocab}))
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple[BM25Index, npt.NDArray[np.str_]]:
+        import bm25s
+
+        meta = json.loads((folder / "ids.json").read_text())
+        index = cls.__new__(cls)
+        index.ids, index.doc_ids, index.vocab = meta["ids"], meta["doc_ids"], meta["vocab"]
+        index._bm25 = bm25s.BM25.load(str(folder), show_progress=False) if index.ids else None
+        return index, np.asarray(index.doc_ids, dtype=np.str_)
+
+    def scores(self, query_tokens: Sequence[str]) -> npt.NDArray[np.float32]:
+        """BM25 score of every indexed text for the query (0 where no term matches)."""
+        known = [self.vocab[t] for t in dict.fromkeys(query_tokens) if t in self.vocab]
+        if not known or self._bm25 is None:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def search(
+        self, query_tokens: Sequence[str], k: int, mask: npt.NDArray[np.bool_] | None = None
+    ) -> list[SparseHit]:
+        """Top-``k`` texts with a positive score, best first; ``mask`` limits the candidates."""
+        s = self.scores(query_tokens)
+        if mask is not None:
+            s = np.where(mask, s, 0.0)
+        n = int(np.count_nonzero(s > 0))
+        k = min(k, n)
+        if k <= 0:
+            return []
+        top = np.argpartition(-s, k - 1)[:k]
+        top = top[np.argsort(-s[top], kind="stable")]
+        return [SparseHit(int(i), float(s[i])) for i in top]
+
+
+Row = tuple[str, str, "str | None"]  # (chunk id, doc id, stored tokens or None)
+
+
+class SparseSearcher:
+    """BM25 over everything the registry lists, rebuilt when the index version changes.
+
+    ``rows()`` lists (chunk id, doc id, tokens) from the registry (the source of truth, so BM25
+    and Chroma change in the same transaction); ``version()`` is the registry's write stamp;
+    ``texts(ids)`` fetches chunk texts for rows stored before tokens were (tokenised here, in
+    memory). A snapshot of the built index is kept under ``snapshot_dir/<version>`` so a new
+    process loads it instead of rebuilding.
+    """
+
+    def __init__(
+        self,
+        rows: Callable[[], Sequence[Row]],
+        version: Callable[[], str],
+        texts: Callable[[Sequence[str]], dict[str, str]],
+        snapshot_dir: Path | None = None,
+    ) -> None:
+        self._rows = rows
+        self._version = version
+        self._texts = texts
+        self.snapshot_dir = snapshot_dir
+        self._lock = threading.Lock()
+        self._built: tuple[str, BM25Index, npt.NDArray[np.str_]] | None = None
+
+    def index(self) -> tuple[BM25Index, npt.NDArray[np.str_]]:
+        """-> (index, doc id of each indexed chunk) for the current version."""
+        v = self._version()
+        with self._lock:
+            if self._built is None or self._built[0] != v:
+                self._built = (v, *self._load_or_build(v))
+            return self._built[1], self._built[2]
+
+    def _load_or_build(self, version: str) -> tuple[BM25Index, npt.NDArray[np.str_]]:
+        snap = self.snapshot_dir / version if self.snapshot_dir and version else None
+        if snap is not None and (snap / "ids.json").is_file():
+            try:
+                return BM25Index.load(snap)
+            except Exception:  # a damaged snapshot is only a cache: rebuild
+                log.warning("BM25 snapshot %s unreadable; rebuilding", snap, exc_info=True)
+        rows = list(self._rows())
+        missing = [cid for cid, _d, toks in rows if toks is None]
+        texts = self._texts(missing) if missing else {}
+        ids, docs, tokens = [], [], []
+        for cid, doc_id, toks in rows:
+            if toks is None:
+                if cid not in texts:
+                    continue  # listed but not in Chroma: reconcile will repair it
+                toks = tokens_to_str(tokenize(texts[cid]))
+            ids.append(cid)
+            docs.append(doc_id)
+            tokens.append(toks.split())
+        index = BM25Index(ids, tokens, doc_ids=docs)
+        if snap is not None:
+            self._save_snapshot(index, snap)
+        return index, np.asarray(docs, dtype=np.str_)
+
+    def _save_snapshot(self, index: BM25Index, snap: Path) -> None:
+        try:
+            tmp = snap.with_name(f".{snap.name}.tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            index.save(tmp)
+            os.replace(tmp, snap)
+        except OSError:  # another process wrote it first, or the disk is read-only: only a cache
+            shutil.rmtree(tmp, ignore_errors=True)
+        for old in snap.parent.iterdir():  # keep only the current snapshot
+            if old.name != snap.name and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """-> [(chunk id, BM25 score)], best first; ``doc_ids`` restricts to those documents."""
+        index, docs = self.index()
+        if len(index) == 0:
+            return []
+        mask = np.isin(docs, list(doc_ids)) if doc_ids else None
+        return [(index.ids[h.index], h.score) for h in index.search(tokenize(query), k, mask)]

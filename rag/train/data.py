@@ -1,0 +1,107 @@
+"""Training examples built by our own code from ../shared/datasets.
+
+- :func:`mine` ranks a corpus for each query with our own retrievers (BM25 from
+  :mod:`rag.sparse`, dense with the packaged embedder, fused with RRF): the source of hard
+  negatives for the reranker and of realistic distractor passages for the LoRA data.
+- :func:`nfcorpus_pairs` turns NFCorpus train qrels into (query, passage, label) pairs with
+  mined hard negatives; :func:`squad_questions` samples SQuAD questions per paragraph.
+
+Never reads NFCorpus test qrels; SQuAD is split by article with
+:func:`rag.eval.datasets.split_articles` so dev articles stay unseen.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.eval.datasets import Qrels, SquadArticle
+from rag.fusion import reciprocal_rank_fusion
+from rag.interfaces import Embedder
+from rag.sparse import BM25Index, tokenize
+
+
+@dataclass(frozen=True)
+class Pair:
+    query: str
+    passage: str
+    label: float  # 1.0 relevant, 0.0 not
+
+
+def mine(
+    queries: Sequence[str],
+    passages: Sequence[str],
+    embedder: Embedder,
+    depth: int = 30,
+    passage_vectors: np.ndarray | None = None,
+) -> list[list[int]]:
+    """For each query, the indices of the top ``depth`` passages by hybrid (BM25 + dense, RRF
+    k=60) retrieval, best first. Shapes: passages (n,), vectors (n, dim)."""
+    bm25 = BM25Index([str(i) for i in range(len(passages))], [tokenize(p) for p in passages])
+    vecs = passage_vectors if passage_vectors is not None else embedder.embed_documents(list(passages))
+    qvecs = embedder.embed_documents(list(queries))
+    out = []
+    for qi, q in enumerate(queries):
+        sparse = [h.index for h in bm25.search(tokenize(q), depth)]
+        sims = vecs @ qvecs[qi]
+        k = min(depth, len(passages))
+        dense = np.argpartition(-sims, k - 1)[:k]
+        dense = dense[np.argsort(-sims[dense])]
+        fused = reciprocal_rank_fusion([sparse, [int(i) for i in dense]])
+        out.append([i for i, _ in fused[:depth]])
+    return out
+
+
+def _pick_negatives(ranked: Sequence[int], exclude: set[int], n: int, rng: random.Random) -> list[int]:
+    """``n`` hard negatives: half from the very top of the ranking, the rest sampled from the
+    remainder (all-top negatives include too many unjudged relevant ones in NFCorpus).
+
+    >>> _pick_negatives([5, 1, 2, 3, 4, 6], {1}, 3, random.Random(0))[:2]
+    [5, 2]
+    """
+    pool = [i for i in ranked if i not in exclude]
+    top = pool[: max(1, n // 2 + n % 2)][:n]
+    rest = pool[len(top) :]
+    return top + rng.sample(rest, min(n - len(top), len(rest)))
+
+
+def nfcorpus_pairs(
+    queries: dict[str, str],
+    qrels: Qrels,
+    doc_ids: Sequence[str],
+    doc_texts: Sequence[str],
+    ranked: dict[str, list[int]],
+    positives_per_query: int = 2,
+    negatives_per_positive: int = 3,
+    seed: int = 0,
+) -> list[Pair]:
+    """Pairs from graded qrels: the most relevant documents first as positives, mined
+    non-judged documents as negatives. ``ranked[qid]`` indexes ``doc_ids``."""
+    rng = random.Random(seed)
+    index = {d: i for i, d in enumerate(doc_ids)}
+    pairs: list[Pair] = []
+    for qid, rel in sorted(qrels.items()):
+        if qid not in queries or qid not in ranked:
+            continue
+        judged = {index[d] for d in rel if d in index}
+        pos = sorted((d for d in rel if d in index), key=lambda d: (-rel[d], rng.random()))[:positives_per_query]
+        for d in pos:
+            pairs.append(Pair(queries[qid], doc_texts[index[d]], 1.0))
+            for j in _pick_negatives(ranked[qid], judged, negatives_per_positive, rng):
+                pairs.append(Pair(queries[qid], doc_texts[j], 0.0))
+    return pairs
+
+
+def squad_questions(articles: Sequence[SquadArticle], per_paragraph: int, seed: int = 0) -> list[tuple[int, str]]:
+    """-> [(paragraph index over all articles, question)], ``per_paragraph`` sampled per paragraph."""
+    rng = random.Random(seed)
+    out = []
+    paras = [p for a in articles for p in a.paragraphs]
+    for pi, p in enumerate(paras):
+        qs = list(p.questions)
+        rng.shuffle(qs)
+        out += [(pi, q.question) for q in qs[:per_paragraph]]
+    return out

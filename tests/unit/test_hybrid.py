@@ -1,0 +1,190 @@
+"""BM25 beside Chroma: tokenisers, fusion, the sparse index kept in step with every write,
+and the rerank stage in the pipeline (fake engines, real Chroma and bm25s)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rag.fusion import reciprocal_rank_fusion
+from rag.services import Services
+from rag.sparse import BM25Index, detect_language, tokenize
+from tests.conftest import make_settings
+from tests.fakes import EchoGenerator, HashEmbedder, KeywordReranker
+
+
+def _write(p: Path, text: str) -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _bm25_sources(services: Services, query: str) -> list[str]:
+    return [Path(h.chunk.source).name for h in services.retriever.bm25(query, 10)]
+
+
+def _in_sync(services: Services) -> None:
+    """Every chunk Chroma holds is searchable by BM25 and nothing else is."""
+    index, _docs = services.sparse.index()
+    assert set(index.ids) == services.indexer.active_store().all_ids() == services.registry.chunk_ids()
+
+
+# --- tokenisers -----------------------------------------------------------------------------
+
+
+def test_english_tokens_are_stemmed_and_stopworded() -> None:
+    assert tokenize("The Statins are reducing cancers") == ["statin", "reduc", "cancer"]
+    assert tokenize("statin reduces cancer") == ["statin", "reduc", "cancer"]
+
+
+@pytest.mark.parametrize(
+    "query, passage",
+    [
+        ("에펠탑은 언제 완공되었나요?", "파리의 에펠탑이 1889년에 완공되었다."),  # topic vs subject particle
+        ("서울에서 가장 큰 공원", "그 공원은 서울의 중심에 있다."),  # locative vs genitive particle
+        ("김치를 만드는 방법", "김치는 배추로 만든다."),  # object vs topic particle, verb ending
+    ],
+)
+def test_korean_particle_attached_nouns_match(query: str, passage: str) -> None:
+    assert detect_language(query) == detect_language(passage) == "ko"
+    q, p = set(tokenize(query)), set(tokenize(passage))
+    assert q & p, (q, p)
+    # whitespace tokens share nothing here: the particle is glued to the noun
+    assert not ({query.split()[0]} & set(passage.split()))
+
+
+def test_korean_document_is_found_by_particle_attached_query(fake_services: Services, tmp_path: Path) -> None:
+    _write(tmp_path / "ko.txt", "에펠탑이 파리에 세워진 것은 1889년이다. 귀스타브 에펠의 회사가 설계했다.")
+    _write(tmp_path / "en.txt", "The Louvre is a museum in Paris with the Mona Lisa.")
+    fake_services.indexer.ingest_paths([tmp_path])
+    assert _bm25_sources(fake_services, "에펠탑은 누가 설계했나요?") == ["ko.txt"]
+    assert _bm25_sources(fake_services, "Where is the Mona Lisa?") == ["en.txt"]
+
+
+def test_mixed_korean_text_keeps_latin_words_stemmed() -> None:
+    assert {"rag", "system"} <= set(tokenize("이 RAG systems는 한국어 문서를 검색한다"))
+
+
+# --- fusion ---------------------------------------------------------------------------------
+
+
+def test_rrf_on_a_hand_made_example() -> None:
+    dense = ["d1", "d2", "d3"]
+    bm25 = ["d3", "d4", "d1"]
+    fused = dict(reciprocal_rank_fusion([dense, bm25], k=60))
+    # d1: 1/61 + 1/63; d3: 1/63 + 1/61 (tie: d1 seen first); d2: 1/62; d4: 1/62
+    assert fused["d1"] == pytest.approx(1 / 61 + 1 / 63)
+    assert fused["d3"] == pytest.approx(fused["d1"])
+    assert fused["d2"] == pytest.approx(1 / 62) == fused["d4"]
+    assert [x for x, _ in reciprocal_rank_fusion([dense, bm25], k=60)] == ["d1", "d3", "d2", "d4"]
+    # weights: BM25 counts double
+    assert [x for x, _ in reciprocal_rank_fusion([dense, bm25], weights=[1, 2], k=60)][:2] == ["d3", "d1"]
+
+
+def test_bm25_index_ranks_by_term_rarity_and_masks() -> None:
+    import numpy as np
+
+    idx = BM25Index(["a", "b", "c"], [["cat", "dog"], ["cat", "zebra"], ["cat"]])
+    hits = idx.search(["zebra", "cat"], 3)
+    assert idx.ids[hits[0].index] == "b"
+    masked = idx.search(["zebra", "cat"], 3, mask=np.array([True, False, True]))
+    assert "b" not in {idx.ids[h.index] for h in masked}
+    assert idx.search(["unknown"], 3) == []
+
+
+# --- kept in step with Chroma ---------------------------------------------------------------
+
+
+def test_bm25_follows_add_change_delete_and_reindex(fake_services: Services, tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.txt", "The zeppelin hangar stored airships.")
+    _write(tmp_path / "b.txt", "Bananas grow in tropical plantations.")
+    fake_services.indexer.ingest_paths([tmp_path])
+    assert _bm25_sources(fake_services, "zeppelin") == ["a.txt"]
+    _in_sync(fake_services)
+
+    _write(a, "The observatory tracked comets.")  # change: the old word must disappear
+    fake_services.indexer.ingest_file(a)
+    assert _bm25_sources(fake_services, "zeppelin") == []
+    assert _bm25_sources(fake_services, "comets") == ["a.txt"]
+    _in_sync(fake_services)
+
+    doc_b = next(d for d in fake_services.registry.documents() if d.source.endswith("b.txt"))
+    fake_services.indexer.delete(doc_b.doc_id)
+    assert _bm25_sources(fake_services, "bananas") == []
+    _in_sync(fake_services)
+
+    fake_services.indexer.reindex()
+    assert _bm25_sources(fake_services, "comets") == ["a.txt"]
+    _in_sync(fake_services)
+
+
+def test_another_process_view_loads_the_snapshot(fake_services: Services, tmp_path: Path) -> None:
+    _write(tmp_path / "docs" / "a.txt", "Quasars emit enormous energy.")
+    fake_services.indexer.ingest_paths([tmp_path / "docs"])
+    assert _bm25_sources(fake_services, "quasar") == ["a.txt"]
+    snaps = list(fake_services.settings.bm25_dir.iterdir())
+    assert [p.name for p in snaps] == [fake_services.registry.version()]
+    other = Services(fake_services.settings, embedder=HashEmbedder(), generator=EchoGenerator())
+    other.sparse._rows = lambda: pytest.fail("rebuilt instead of loading the snapshot")
+    assert _bm25_sources(other, "quasars") == ["a.txt"]
+
+
+def test_registry_from_before_bm25_is_migrated_and_backfilled(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home")
+    s1 = Services(settings, embedder=HashEmbedder(), generator=EchoGenerator())
+    _write(tmp_path / "docs" / "a.txt", "Narwhals live in Arctic waters.")
+    s1.indexer.ingest_paths([tmp_path / "docs"])
+    # simulate a registry written by the previous release: no tokens column
+    db = sqlite3.connect(settings.registry_path)
+    db.executescript(
+        "CREATE TABLE c2 AS SELECT chunk_id, doc_id FROM chunks; DROP TABLE chunks; ALTER TABLE c2 RENAME TO chunks;"
+        "UPDATE meta SET value='old' WHERE key='index_version';"
+    )
+    db.close()
+    s2 = Services(settings, embedder=HashEmbedder(), generator=EchoGenerator())
+    assert all(toks is None for _c, _d, toks in s2.registry.sparse_rows())
+    assert _bm25_sources(s2, "narwhal") == ["a.txt"]  # tokenised from Chroma's text on the fly
+
+
+def test_doc_filter_applies_to_bm25(fake_services: Services, tmp_path: Path) -> None:
+    _write(tmp_path / "a.txt", "Glaciers carve valleys.")
+    _write(tmp_path / "b.txt", "Glaciers melt in summer.")
+    fake_services.indexer.ingest_paths([tmp_path])
+    doc_b = next(d for d in fake_services.registry.documents() if d.source.endswith("b.txt"))
+    hits = fake_services.retriever.bm25("glaciers", 10, doc_ids=[doc_b.doc_id])
+    assert [Path(h.chunk.source).name for h in hits] == ["b.txt"]
+
+
+# --- hybrid + rerank in the pipeline --------------------------------------------------------
+
+
+def test_hybrid_finds_what_only_bm25_matches(tmp_path: Path) -> None:
+    s = Services(make_settings(tmp_path / "home", min_relevance=-1.0), HashEmbedder(dim=4), EchoGenerator())
+    for i in range(12):
+        _write(tmp_path / "d" / f"f{i}.txt", f"Filler document number {i} about ordinary things.")
+    _write(tmp_path / "d" / "code.txt", "Part XK-4471 fits the pump housing.")
+    s.indexer.ingest_paths([tmp_path / "d"])
+    hybrid = [Path(h.chunk.source).name for h in s.retriever.retrieve("XK-4471", 5)]
+    assert "code.txt" in hybrid
+
+
+def test_reranker_reorders_sources_in_the_pipeline(tmp_path: Path) -> None:
+    reranker = KeywordReranker()
+    s = Services(make_settings(tmp_path / "home", top_k=1), HashEmbedder(), EchoGenerator(), reranker=reranker)
+    _write(tmp_path / "d" / "a.txt", "Tower tower tower tower. Paris has many things.")
+    _write(tmp_path / "d" / "b.txt", "The Eiffel tower in Paris was completed in 1889.")
+    s.indexer.ingest_paths([tmp_path / "d"])
+    answer = s.pipeline.ask("When was the Eiffel tower in Paris completed?")
+    assert reranker.calls and answer.sources[0].chunk.source.endswith("b.txt")
+    assert "rerank" in answer.timings_ms
+
+
+def test_nothing_semantically_close_abstains_even_if_bm25_matches(tmp_path: Path) -> None:
+    s = Services(make_settings(tmp_path / "home", min_relevance=0.99), HashEmbedder(), EchoGenerator())
+    _write(tmp_path / "d" / "a.txt", "Apples are red. Bananas are yellow.")
+    s.indexer.ingest_paths([tmp_path / "d"])
+    assert s.retriever.bm25("apples cars planes", 5)
+    answer = s.pipeline.ask("apples cars planes")
+    assert answer.abstained and not answer.sources
