@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install chromium screenshots unit samples clean
+.PHONY: run test install chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ chromium:
 ## Refresh docs/screenshots/ from the browser tests.
 screenshots: $(STAMP) chromium
 	GROUNDED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
+
+## Retrain the shipped reranker (models/reranker/), about 20 min on 2 CPU cores.
+train-reranker: $(STAMP)
+	$(BIN)/python -m rag.train.reranker
+
+## Retrieval quality of every mode on NFCorpus test (docs/retrieval.md).
+eval-retrieval: $(STAMP)
+	$(BIN)/python -m rag.eval retrieval --beir ../shared/datasets/nfcorpus --split test
+
+## Query latency per stage at ~1k and ~10k chunks (docs/retrieval.md).
+bench-retrieval: $(STAMP)
+	$(BIN)/python bench/retrieval.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -114,7 +114,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         max_steps=args.max_steps if args.max_steps else -1,
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr,
-        warmup_ratio=0.1,
+        warmup_steps=0.1,  # a float is a ratio of the total steps (transformers 5)
         weight_decay=0.01,
         bf16=bf16,
         use_cpu=device == "cpu",
@@ -213,17 +213,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nfcorpus", type=Path, default=DATASETS / "nfcorpus", help="BEIR NFCorpus folder")
     p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
     p.add_argument("--base", default="", help="start from this model (default: the packaged MiniLM)")
-    p.add_argument("--nf-queries", type=int, default=2590, help="NFCorpus train queries to use")
-    p.add_argument("--squad-paragraphs", type=int, default=1000, help="SQuAD train questions (0 = none)")
-    p.add_argument("--positives", type=int, default=2, help="positives per NFCorpus query")
+    p.add_argument("--nf-queries", type=int, default=1600, help="NFCorpus train queries to use")
+    p.add_argument("--squad-paragraphs", type=int, default=600, help="SQuAD train questions (0 = none)")
+    p.add_argument("--positives", type=int, default=1, help="positives per NFCorpus query")
     p.add_argument("--negatives", type=int, default=3, help="mined negatives per positive")
     p.add_argument("--mine-depth", type=int, default=30)
     p.add_argument("--max-pairs", type=int, default=0, help="cap on training pairs (0 = all)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = epochs decide)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1.5e-4, help="high for a BERT fine-tune: the new head "
+                   "starts near zero and at 5e-5 the loss stayed at chance for 100 steps")
+    p.add_argument("--max-length", type=int, default=192)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")

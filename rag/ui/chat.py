@@ -41,7 +41,7 @@ def empty_index_hint() -> None:
     st.page_link(DOCUMENTS_PAGE, label="Go to Documents", icon=":material/upload_file:")
 
 
-def answer(services: Services, question: str) -> Answer | None:
+def answer(services: Services, question: str, doc_ids: list[str] | None = None) -> Answer | None:
     """Stream the answer into an assistant message, then replace it with the final, checked one."""
     with st.chat_message("assistant"):
         slot = st.empty()
@@ -51,7 +51,7 @@ def answer(services: Services, question: str) -> Answer | None:
             else:
                 with st.spinner("Loading the language model (first question only)…"):
                     pipeline = services.pipeline
-            stream = pipeline.stream(question)
+            stream = pipeline.stream(question, doc_ids or None)
             with slot.container():
                 # The raw draft streams in; every sentence is then checked against the sources
                 # and the checked answer replaces it, so say so up front.
@@ -69,12 +69,27 @@ def answer(services: Services, question: str) -> Answer | None:
         return stream.answer
 
 
+def document_filter(services: Services) -> list[str]:
+    """Sidebar choice of documents to search; none chosen = all of them."""
+    docs = {d.doc_id: d.source for d in services.registry.documents()}
+    if len(docs) < 2:
+        return []
+    return st.sidebar.multiselect(
+        "Search only in",
+        options=list(docs),
+        format_func=lambda d: docs[d].rsplit("/", 1)[-1],
+        placeholder="All documents",
+        help="Limit retrieval (dense and BM25) to these documents.",
+    )
+
+
 def render() -> None:
     services = get_services()
     st.title("Ask your documents")
     turns = history()
     if turns and st.sidebar.button("Clear conversation", icon=":material/delete_sweep:"):
         turns.clear()
+    doc_ids = document_filter(services)
     for past in turns:
         render_turn(past)
     question = st.chat_input("Ask a question about your documents")
@@ -87,7 +102,7 @@ def render() -> None:
         return
     turn: dict[str, Any] = {"role": "user", "question": question}
     render_turn(turn)
-    final = answer(services, question)
+    final = answer(services, question, doc_ids)
     if final is not None:
         turns.extend([turn, {"role": "assistant", "answer": final}])
 

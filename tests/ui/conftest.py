@@ -41,6 +41,7 @@ def make_services(tmp_path: Path) -> MakeServices:
             home=tmp_path / "home",
             admin_password=SecretStr(password) if password is not None else None,
             embedding_model=embedding_model,
+            reranker_model="none",  # fake engines only; the real reranker is tested elsewhere
         )
         services = Services(settings, embedder=HashEmbedder(), generator=generator or EchoGenerator())
         state.use_services(services)

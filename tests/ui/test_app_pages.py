@@ -129,6 +129,20 @@ def test_chat_answers_with_citations(make_services: MakeServices, app: AppTest) 
     assert "<mark>" in markdown(at)
 
 
+def test_chat_document_filter_limits_the_sources(make_services: MakeServices, app: AppTest) -> None:
+    services = make_services()
+    index_eiffel(services)
+    louvre = b"The Louvre in Paris was completed as a museum in 1793. The Eiffel Tower is nearby."
+    assert services.indexer.ingest_bytes(louvre, "louvre.txt").status == "indexed"
+    at = app.run()
+    only = next(d.doc_id for d in services.registry.documents() if d.source == "louvre.txt")
+    at.sidebar.multiselect[0].set_value([only]).run()
+    at.chat_input[0].set_value("When was the Eiffel Tower completed?").run()
+    assert not at.exception
+    md = markdown(at)
+    assert "louvre.txt" in md and "eiffel_tower.txt" not in md
+
+
 def test_chat_escapes_document_html(make_services: MakeServices, app: AppTest) -> None:
     services = make_services()
     evil = b"The castle gate opens at <script>alert('x')</script> nine. <img src=x onerror=alert(1)> Castle."
