@@ -103,12 +103,42 @@ class Settings(BaseSettings):
 
     # --- retrieval ---------------------------------------------------------
     top_k: int = Field(default=4, ge=1, le=20, description="Sources given to the generator.")
-    candidates: int = Field(default=20, ge=1, description="Candidates fetched from the index before cut-off and top-k.")
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
+        default="hybrid",
+        description="First stage: 'hybrid' fuses dense (Chroma) and BM25 candidates with reciprocal "
+        "rank fusion; 'dense' or 'bm25' use one of them alone.",
+    )
+    candidates: int = Field(
+        default=30,
+        ge=1,
+        description="Depth of each first-stage list (dense and BM25) and of the fused list the "
+        "reranker sees.",
+    )
+    rrf_k: float = Field(
+        default=60.0, ge=0, description="RRF constant: a hit at rank r adds weight/(rrf_k + r) to its fused score."
+    )
+    rrf_dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense list in the fusion.")
+    rrf_bm25_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 list in the fusion.")
     min_relevance: float = Field(
         default=0.25,
-        description="Cosine similarity below which a chunk counts as irrelevant. When no chunk "
-        "reaches it, the app abstains without calling the generator.",
+        description="Cosine similarity below which a dense hit counts as irrelevant. When no chunk "
+        "reaches it, the app abstains without calling the generator (whatever BM25 matched).",
     )
+
+    # --- reranking ---------------------------------------------------------
+    reranker_model: str = Field(
+        default="packaged",
+        description="Cross-encoder that re-orders the candidates: 'packaged' (our MiniLM reranker "
+        "in models/reranker/), a local folder or a Hugging Face cross-encoder id, or 'none' to skip "
+        "this stage.",
+    )
+    rerank_top_n: int = Field(
+        default=30, ge=1, description="How many fused candidates the cross-encoder re-scores (cost grows linearly)."
+    )
+    reranker_max_length: int = Field(
+        default=256, ge=32, le=512, description="Tokens of (question + passage) the cross-encoder reads per pair."
+    )
+    rerank_batch_size: int = Field(default=32, ge=1, description="Pairs per cross-encoder forward pass.")
 
     # --- generation --------------------------------------------------------
     llm_model: str = Field(
@@ -121,6 +151,13 @@ class Settings(BaseSettings):
     repetition_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the small model from looping.")
     max_source_chars: int = Field(
         default=1200, ge=100, description="Each source passage is cut to this length in the prompt."
+    )
+    lora_adapter: str = Field(
+        default="packaged",
+        description="LoRA adapter merged into the local generator on load: 'packaged' (models/lora-grounded, "
+        "trained for the packaged SmolLM2 to answer briefly with [n] citations and abstain; the base model "
+        "is used, with a warning, while it is not trained yet or when RAG_LLM_MODEL is not 'packaged'), "
+        "'none' for the base model, or a folder saved by peft (or a Hugging Face id).",
     )
 
     # --- generation backend ------------------------------------------------
@@ -187,6 +224,11 @@ class Settings(BaseSettings):
     def files_dir(self) -> Path:
         """Content-addressed copies of every ingested file (re-index reads these)."""
         return self.home_dir / "files"
+
+    @property
+    def bm25_dir(self) -> Path:
+        """Snapshots of the BM25 index (a cache: the tokens themselves live in the registry)."""
+        return self.home_dir / "bm25"
 
     @property
     def uploads_dir(self) -> Path:

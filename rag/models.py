@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 from collections.abc import Iterator
 from functools import lru_cache
@@ -15,7 +16,11 @@ from pathlib import Path
 
 from rag.config import REPO_ROOT, Settings
 
+log = logging.getLogger(__name__)
+
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PACKAGED_ADAPTER = REPO_ROOT / "models" / "lora-grounded"
+NO_ADAPTER = ("none", "off", "")
 
 
 class ModelNotFound(RuntimeError):
@@ -96,6 +101,73 @@ def resolve_reranker(setting: str) -> str:
             )
         return str(d)
     return setting
+
+
+def resolve_lora_adapter(setting: str, llm_setting: str = "packaged", warn: bool = True) -> str | None:
+    """The LoRA adapter to merge into the local generator -> a folder or HF id, or None for
+    the base model.
+
+    'packaged' is models/lora-grounded, trained for the packaged SmolLM2 only: with another
+    RAG_LLM_MODEL, or before the adapter has been trained, the base model is used and a
+    warning logged (the app keeps working). An explicit path that does not hold an adapter
+    is an error. ``warn=False`` only describes (for status pages polled often).
+
+    >>> resolve_lora_adapter("none") is None
+    True
+    >>> resolve_lora_adapter("packaged", "HuggingFaceTB/SmolLM2-360M-Instruct") is None
+    True
+    """
+    value = setting.strip()
+    if value.lower() in NO_ADAPTER:
+        return None
+    if value == "packaged":
+        if llm_setting != "packaged":
+            if warn:
+                log.warning(
+                    "RAG_LORA_ADAPTER=packaged fits only the packaged generator, not RAG_LLM_MODEL=%s: "
+                    "using the base model. Set RAG_LORA_ADAPTER to an adapter for that model, or to 'none'.",
+                    llm_setting,
+                )
+            return None
+        if not (PACKAGED_ADAPTER / "adapter_config.json").is_file():
+            if warn:
+                log.warning(
+                    "The shipped LoRA adapter is missing from %s: answering with the base model. Train it with "
+                    "`python -m rag.train.lora`, or set RAG_LORA_ADAPTER=none to silence this warning.",
+                    PACKAGED_ADAPTER,
+                )
+            return None
+        return str(PACKAGED_ADAPTER)
+    p = Path(value).expanduser()
+    if p.exists() or p.is_absolute() or value.startswith((".", "~")):
+        if not (p / "adapter_config.json").is_file():
+            raise ModelNotFound(
+                f"RAG_LORA_ADAPTER points at {p}, which holds no adapter_config.json. Point it at a folder "
+                "saved by peft (e.g. by `python -m rag.train.lora --out DIR`), or set it to 'packaged' or 'none'."
+            )
+        return str(p.resolve())
+    return value  # a Hugging Face id (peft loads it from the hub or the HF cache)
+
+
+def describe_adapter(active: str | None, setting: str = "") -> str:
+    """What the generator runs with, for people (``setting``: RAG_LORA_ADAPTER, to say why none).
+
+    >>> describe_adapter(None, "none")
+    'none (base model)'
+    >>> describe_adapter(None, "packaged")
+    'none (base model): the packaged adapter is not trained yet or does not fit RAG_LLM_MODEL'
+    >>> describe_adapter(str(PACKAGED_ADAPTER))
+    'lora-grounded (packaged: models/lora-grounded)'
+    >>> describe_adapter("/srv/adapters/mine")
+    '/srv/adapters/mine'
+    """
+    if active is None:
+        if setting.strip() == "packaged":
+            return "none (base model): the packaged adapter is not trained yet or does not fit RAG_LLM_MODEL"
+        return "none (base model)"
+    if Path(active) == PACKAGED_ADAPTER:
+        return "lora-grounded (packaged: models/lora-grounded)"
+    return active
 
 
 @lru_cache(maxsize=1)

@@ -7,14 +7,16 @@ fakes for the engines (see tests/fakes.py).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.pipeline import EMBEDDER_KEY, Indexer
 from ingest.registry import Registry
 from rag.config import Settings
-from rag.interfaces import Embedder, Generator, VectorStore
+from rag.interfaces import Embedder, Generator, Reranker, VectorStore
 from rag.pipeline import RagPipeline
-from rag.retrieve import DenseRetriever
+from rag.retrieve import DenseRetriever, HybridRetriever
+from rag.sparse import SparseSearcher
 from rag.store import ChromaCatalog
 
 
@@ -25,7 +27,11 @@ class IndexStats:
     collection: str
     indexed_with: str  # embedding model the index was built with
     embedder: str  # embedding model configured now
+    reranker: str  # cross-encoder configured now ("none" = off)
     generator: str
+    # LoRA adapter of the local generator: the one merged once it is loaded, else the one the
+    # settings will load; "" for the openai backend (the server decides)
+    adapter: str = ""
 
 
 class Services:
@@ -34,6 +40,7 @@ class Services:
         settings: Settings,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         settings.home_dir.mkdir(parents=True, exist_ok=True)
@@ -48,7 +55,24 @@ class Services:
         self._generator = generator
         self._gen_lock = threading.Lock()
         self._pipeline: RagPipeline | None = None
-        self.retriever = DenseRetriever(embedder, self._active_store, settings.min_relevance)
+        self.sparse = SparseSearcher(
+            self.registry.sparse_rows, self.registry.version, self._texts, snapshot_dir=settings.bm25_dir
+        )
+        self.retriever = HybridRetriever(
+            DenseRetriever(embedder, self._active_store, settings.min_relevance),
+            self.sparse,
+            mode=settings.retrieval_mode,
+            rrf_k=settings.rrf_k,
+            weights=(settings.rrf_dense_weight, settings.rrf_bm25_weight),
+        )
+        if reranker is None and settings.reranker_model != "none":
+            from rag.rerank import CrossEncoderReranker
+
+            reranker = CrossEncoderReranker(settings)
+        self.reranker = reranker
+
+    def _texts(self, ids: Sequence[str]) -> dict[str, str]:
+        return {c.id: c.text for c in self._active_store().get(ids)}
 
     def _active_store(self) -> VectorStore:
         return self.indexer.reader_store()
@@ -77,7 +101,7 @@ class Services:
     def pipeline(self) -> RagPipeline:
         """The question flow; built on first use (it needs the generator)."""
         if self._pipeline is None:
-            self._pipeline = RagPipeline(self.settings, self.retriever, self.generator)
+            self._pipeline = RagPipeline(self.settings, self.retriever, self.generator, reranker=self.reranker)
         return self._pipeline
 
     def document_count(self) -> int:
@@ -91,8 +115,24 @@ class Services:
             collection=self.indexer.active_store().name,
             indexed_with=self.registry.get_meta(EMBEDDER_KEY) or "?",
             embedder=self.embedder.name,
+            reranker=self.reranker.name if self.reranker is not None else "none",
             generator=self._generator_label(),
+            adapter=self._adapter_label(),
         )
+
+    def _adapter_label(self) -> str:
+        from rag.models import ModelNotFound, describe_adapter, resolve_lora_adapter
+
+        s = self.settings
+        if s.llm_backend == "openai":
+            return ""
+        if self._generator is not None and hasattr(self._generator, "adapter"):
+            return describe_adapter(getattr(self._generator, "adapter", None), s.lora_adapter)
+        try:
+            active = resolve_lora_adapter(s.lora_adapter, s.llm_model, warn=False)
+        except ModelNotFound as e:
+            return f"invalid: {e}"
+        return describe_adapter(active, s.lora_adapter)
 
     def _generator_label(self) -> str:
         s = self.settings

@@ -12,12 +12,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.eval import answers, retrieval
+    from rag.eval.answers import register as register_answers
+    from rag.eval.retrieval import register as register_retrieval
 
     p = argparse.ArgumentParser(prog="python -m rag.eval", description="Evaluate retrieval or answers.")
     sub = p.add_subparsers(dest="command", required=True)
-    retrieval.register(sub)
-    answers.register(sub)
+    register_retrieval(sub)
+    register_answers(sub)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args))

@@ -55,17 +55,24 @@ def mine(
     return out
 
 
-def _pick_negatives(ranked: Sequence[int], exclude: set[int], n: int, rng: random.Random) -> list[int]:
-    """``n`` hard negatives: half from the very top of the ranking, the rest sampled from the
-    remainder (all-top negatives include too many unjudged relevant ones in NFCorpus).
+def pick_negatives(
+    ranked: Sequence[int], exclude: set[int], hard: int, random_n: int, n_total: int, rng: random.Random
+) -> list[int]:
+    """``hard`` negatives from the top of our retriever's ranking plus ``random_n`` drawn from the
+    whole corpus (never an index in ``exclude``). Random negatives teach topical relevance fast;
+    with hard ones only, the binary loss settled on a constant (chance loss for 150 steps).
 
-    >>> _pick_negatives([5, 1, 2, 3, 4, 6], {1}, 3, random.Random(0))[:2]
+    >>> pick_negatives([5, 1, 2, 3], {1}, 2, 1, 10, random.Random(0))[:2]
     [5, 2]
     """
-    pool = [i for i in ranked if i not in exclude]
-    top = pool[: max(1, n // 2 + n % 2)][:n]
-    rest = pool[len(top) :]
-    return top + rng.sample(rest, min(n - len(top), len(rest)))
+    out = [i for i in ranked if i not in exclude][:hard]
+    tries = 0
+    while len(out) < hard + random_n and tries < 100:
+        j = rng.randrange(n_total)
+        tries += 1
+        if j not in exclude and j not in out:
+            out.append(j)
+    return out
 
 
 def nfcorpus_pairs(
@@ -74,8 +81,9 @@ def nfcorpus_pairs(
     doc_ids: Sequence[str],
     doc_texts: Sequence[str],
     ranked: dict[str, list[int]],
-    positives_per_query: int = 2,
-    negatives_per_positive: int = 3,
+    positives_per_query: int = 1,
+    hard_negatives: int = 1,
+    random_negatives: int = 2,
     seed: int = 0,
 ) -> list[Pair]:
     """Pairs from graded qrels: the most relevant documents first as positives, mined
@@ -90,7 +98,7 @@ def nfcorpus_pairs(
         pos = sorted((d for d in rel if d in index), key=lambda d: (-rel[d], rng.random()))[:positives_per_query]
         for d in pos:
             pairs.append(Pair(queries[qid], doc_texts[index[d]], 1.0))
-            for j in _pick_negatives(ranked[qid], judged, negatives_per_positive, rng):
+            for j in pick_negatives(ranked[qid], judged, hard_negatives, random_negatives, len(doc_ids), rng):
                 pairs.append(Pair(queries[qid], doc_texts[j], 0.0))
     return pairs
 

@@ -18,6 +18,7 @@ Saves fp16 safetensors (about 45 MB) plus a model card with the data, steps, tim
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import random
@@ -28,10 +29,24 @@ from typing import Any
 from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir, read_beir, read_squad, split_articles
 from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
-from rag.train.data import Pair, mine, nfcorpus_pairs, squad_questions
+from rag.train.data import Pair, mine, nfcorpus_pairs, pick_negatives, squad_questions
 
 log = logging.getLogger(__name__)
 DATASETS = datasets_dir()
+
+
+def _mine_cached(
+    args: argparse.Namespace, name: str, queries: list[str], passages: list[str], embedder: Any
+) -> list[list[int]]:
+    """:func:`mine`, remembered under .cache/ (mining embeds the whole corpus: minutes on CPU)."""
+    key = hashlib.sha256(json.dumps([name, args.mine_depth, queries, len(passages), passages[:50]]).encode())
+    path = REPO_ROOT / ".cache" / "mined" / f"{name}-{key.hexdigest()[:16]}.json"
+    if path.is_file():
+        return list(json.loads(path.read_text()))
+    ranked = mine(queries, passages, embedder, depth=args.mine_depth)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ranked))
+    return ranked
 
 
 def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair], dict[str, object]]:
@@ -48,11 +63,11 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair
     rng.shuffle(qids)
     qids = qids[: args.nf_queries]
     t0 = time.perf_counter()
-    ranked_list = mine([nf.queries[q] for q in qids], doc_texts, embedder, depth=args.mine_depth)
+    ranked_list = _mine_cached(args, "nfcorpus", [nf.queries[q] for q in qids], doc_texts, embedder)
     ranked = dict(zip(qids, ranked_list, strict=True))
     pairs = nfcorpus_pairs(
         nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
-        args.positives, args.negatives, args.seed,
+        args.positives, args.hard_negatives, args.random_negatives, args.seed,
     )  # fmt: skip
     info["nfcorpus"] = {"split": "train", "queries": len(qids), "pairs": len(pairs)}
 
@@ -62,11 +77,11 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair
         qs = squad_questions(train_articles, 1, args.seed)
         rng.shuffle(qs)
         qs = qs[: args.squad_paragraphs]
-        ranked_sq = mine([q for _, q in qs], [p.context for p in paras], embedder, depth=args.mine_depth)
+        ranked_sq = _mine_cached(args, "squad", [q for _, q in qs], [p.context for p in paras], embedder)
         sq_pairs = []
         for (pi, q), ranking in zip(qs, ranked_sq, strict=True):
             sq_pairs.append(Pair(q, paras[pi].context, 1.0))
-            for j in [j for j in ranking if j != pi][: args.negatives]:
+            for j in pick_negatives(ranking, {pi}, args.hard_negatives, args.random_negatives, len(paras), rng):
                 sq_pairs.append(Pair(q, paras[j].context, 0.0))
         pairs += sq_pairs
         info["squad"] = {
@@ -118,7 +133,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         weight_decay=0.01,
         bf16=bf16,
         use_cpu=device == "cpu",
-        logging_steps=50,
+        logging_steps=25,
         save_strategy="no",
         report_to="none",
         seed=args.seed,
@@ -144,6 +159,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "batch_size": args.batch_size,
             "learning_rate": args.lr,
             "max_length": args.max_length,
+            "hard_negatives": args.hard_negatives,
+            "random_negatives": args.random_negatives,
             "loss": "BinaryCrossEntropyLoss (pos_weight = negatives/positives)",
             "train_loss": round(float(result.training_loss), 4),
             "train_seconds": round(seconds, 1),
@@ -177,10 +194,11 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
         "",
         f"- Start: {info['base']} (BERT weights; a new one-logit head).",
         f"- Data: NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries, {nf.get('pairs')} "
-        "pairs (each query's most relevant document as positive, 3 negatives mined by our own hybrid retriever "
-        "among unjudged documents). NFCorpus test is never read.",
+        f"pairs (each query's most relevant document as positive; per positive {info.get('hard_negatives')} "
+        f"negative(s) mined by our own hybrid retriever among unjudged documents and "
+        f"{info.get('random_negatives')} drawn at random). NFCorpus test is never read.",
         f"- SQuAD v1.1 (first 40 dev articles), train articles only ({sq.get('train_articles')} articles): "
-        f"{sq.get('questions')} questions with their paragraph as positive and 3 mined paragraphs as negatives, "
+        f"{sq.get('questions')} questions with their paragraph as positive, negatives chosen the same way, "
         f"{sq.get('pairs')} pairs. Held out (used by the evaluations): "
         f"{', '.join(sq.get('held_out_dev_articles', []))}.",
         f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), {info['epochs']} epoch, "
@@ -213,18 +231,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nfcorpus", type=Path, default=DATASETS / "nfcorpus", help="BEIR NFCorpus folder")
     p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
     p.add_argument("--base", default="", help="start from this model (default: the packaged MiniLM)")
-    p.add_argument("--nf-queries", type=int, default=1600, help="NFCorpus train queries to use")
+    p.add_argument("--nf-queries", type=int, default=1200, help="NFCorpus train queries to use")
     p.add_argument("--squad-paragraphs", type=int, default=600, help="SQuAD train questions (0 = none)")
     p.add_argument("--positives", type=int, default=1, help="positives per NFCorpus query")
-    p.add_argument("--negatives", type=int, default=3, help="mined negatives per positive")
+    p.add_argument("--hard-negatives", type=int, default=1, help="mined negatives per positive")
+    p.add_argument("--random-negatives", type=int, default=2, help="random negatives per positive")
     p.add_argument("--mine-depth", type=int, default=30)
     p.add_argument("--max-pairs", type=int, default=0, help="cap on training pairs (0 = all)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = epochs decide)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1.5e-4, help="high for a BERT fine-tune: the new head "
+    p.add_argument("--lr", type=float, default=2e-4, help="high for a BERT fine-tune: the new head "
                    "starts near zero and at 5e-5 the loss stayed at chance for 100 steps")
-    p.add_argument("--max-length", type=int, default=192)
+    p.add_argument("--max-length", type=int, default=160)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")

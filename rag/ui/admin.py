@@ -40,8 +40,10 @@ def models_section(services: Services, stats: IndexStats) -> None:
     st.subheader("Models and data")
     st.markdown(
         f"- Embedding model: `{describe('embedding', stats.embedder)}`\n"
+        f"- Reranker: `{code_span(stats.reranker)}`\n"
         f"- Generator: `{describe('llm', stats.generator)}`, {loaded}\n"
-        f"- Data directory: `{code_span(str(settings.home_dir))}`\n"
+        + (f"- Generator adapter (LoRA): `{code_span(stats.adapter)}`\n" if stats.adapter else "")
+        + f"- Data directory: `{code_span(str(settings.home_dir))}`\n"
         f"- Model cache: `{code_span(str(settings.model_cache_dir))}`"
     )
 

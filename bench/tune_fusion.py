@@ -1,0 +1,70 @@
+"""Choose the fusion settings (RRF k, BM25 weight) and the rerank depth on NFCorpus *dev*,
+never on test: the dense and BM25 lists are computed once per query, then every setting is
+scored on them.
+
+    .venv/bin/python bench/tune_fusion.py --home /tmp/nf-index [--split dev] [--rerank]
+
+``--home`` keeps the index (built on the first run through the app's ingest path) so the
+test-split evaluation can reuse it: ``python -m rag.eval retrieval --beir ... --home DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag.config import REPO_ROOT, Settings
+from rag.eval.datasets import datasets_dir
+from rag.eval.metrics import doc_run, evaluate
+from rag.eval.retrieval import beir_task, write_corpus
+from rag.rerank import rerank
+from rag.retrieve import DenseRetriever
+from rag.services import Services
+
+
+def main() -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--beir", type=Path, default=datasets_dir() / "nfcorpus")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--home", type=Path, default=REPO_ROOT / ".cache" / "nf-index")
+    p.add_argument("--depth", type=int, default=200)
+    p.add_argument("--rerank", action="store_true", help="also sweep the rerank depth (slow: one pass per depth)")
+    args = p.parse_args()
+    task = beir_task(args.beir, args.split)
+    settings = Settings(home=args.home, reranker_model="packaged" if args.rerank else "none")
+    doc_of = write_corpus(task.docs, settings.home_dir / "corpus")
+    services = Services(settings)
+    services.indexer.ingest_paths([settings.home_dir / "corpus"])
+    hybrid = services.retriever
+    dense = DenseRetriever(hybrid.dense.embedder, hybrid.dense.store, min_score=float("-inf"))
+    lists = {q: (dense.retrieve(t, args.depth), hybrid.bm25(t, args.depth)) for q, t in task.queries.items()}
+    print(f"{args.split}: {len(task.queries)} queries")
+    for name, idx in (("dense", 0), ("bm25", 1)):
+        run = {q: doc_run(v[idx], doc_of) for q, v in lists.items()}
+        print(f"  {name:<28} ndcg@10 {evaluate(task.qrels, run, ['ndcg@10'])['ndcg@10']:.4f}")
+    best = (0.0, 60.0, 1.0)
+    for k, w in itertools.product([10.0, 30.0, 60.0, 100.0], [0.5, 0.75, 1.0, 1.5, 2.0]):
+        hybrid.rrf_k, hybrid.weights = k, (1.0, w)
+        run = {q: doc_run(hybrid.fuse(d, s, args.depth), doc_of) for q, (d, s) in lists.items()}
+        score = evaluate(task.qrels, run, ["ndcg@10"])["ndcg@10"]
+        print(f"  hybrid k={k:<5.0f} bm25 weight={w:<4}   ndcg@10 {score:.4f}")
+        best = max(best, (score, k, w))
+    print(f"best: k={best[1]:.0f}, bm25 weight={best[2]} (ndcg@10 {best[0]:.4f})")
+    if args.rerank:
+        assert services.reranker is not None
+        hybrid.rrf_k, hybrid.weights = best[1], (1.0, best[2])
+        fused = {q: hybrid.fuse(d, s, args.depth) for q, (d, s) in lists.items()}
+        for n in (10, 20, 30, 50):
+            run = {q: doc_run(rerank(task.queries[q], f, services.reranker, n), doc_of) for q, f in fused.items()}
+            print(f"  hybrid+rerank top-{n:<3} ndcg@10 {evaluate(task.qrels, run, ['ndcg@10'])['ndcg@10']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

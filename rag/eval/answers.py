@@ -1,0 +1,418 @@
+"""`python -m rag.eval answers`: answer quality through the whole app pipeline, base model
+vs LoRA adapter in one run.
+
+    python -m rag.eval answers --squad ../shared/datasets/squad-v1.1/dev-v1.1-first40.json \\
+        [--limit 120] [--held-back-limit 40] [--no-adapter | --no-base] [--json]
+
+The SQuAD articles (by default the dev side of :func:`rag.eval.datasets.split_articles`, never
+seen by the adapter; ``--articles all`` for a file of your own) are split once more:
+``--held-back`` of them are NOT indexed. Every other paragraph is written as
+``<Article>__<n>.txt`` and ingested into a fresh temporary index by the app's own Indexer.
+Each question then goes through :class:`rag.pipeline.RagPipeline` exactly as in the app
+(retrieve, rerank when a reranker is configured, prompt, generate, citation check) with the
+generator loaded without, then with, the adapter (same index, same questions).
+
+Reported per variant (see :func:`summarise`):
+
+- indexed articles' questions: token-F1 and exact match of the final answer against the gold
+  answers (SQuAD normalisation, markers removed; an abstention scores 0), answered share;
+  citation precision = share of the cited passages whose text holds a gold answer; citation
+  rate = share of the model's own (raw) non-abstaining answers that carry a ``[n]`` marker;
+- held-back articles' questions (nothing relevant is indexed): correct abstention = share
+  answered with the abstention phrase; hallucination = share answered anyway (the final
+  answer, after the app's checks) and the raw share the model itself answered; and the share
+  the app refused before asking the model (no chunk passed RAG_MIN_RELEVANCE);
+- latency: time to the first token and decoding speed in tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.cite import marker_numbers
+from rag.config import REPO_ROOT, Settings
+from rag.eval.answer_metrics import contains_answer, em_score, f1_score, mean
+from rag.eval.datasets import SquadArticle, SquadQuestion, read_squad, split_articles
+from rag.train.lora_data import paragraph_file_name, paragraph_index
+
+DEFAULT_SQUAD = REPO_ROOT.parent / "shared" / "datasets" / "squad-v1.1" / "dev-v1.1-first40.json"
+# The issue's targets for the adapter (checked and printed after the table).
+TARGETS = {"citation_precision": 0.9, "correct_abstention": 0.8, "f1_gain_over_base": 0.10}
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    qid: str
+    title: str
+    question: str
+    answers: tuple[str, ...]
+    indexed: bool  # False: the article is held back (the right reply is the abstention)
+
+
+@dataclass(frozen=True)
+class Plan:
+    indexed: list[SquadArticle]
+    held_back: list[SquadArticle]
+    questions: list[EvalQuestion]
+
+
+def plan(articles: Sequence[SquadArticle], held_back: int, limit: int, held_limit: int, seed: int = 0) -> Plan:
+    """Choose the held-back articles (seeded) and sample the questions: ``limit`` from the
+    indexed articles and ``held_limit`` from the held-back ones (0 = all of them).
+
+    >>> arts = [SquadArticle(f"A{i}", ()) for i in range(8)]
+    >>> p = plan(arts, 2, 0, 0)
+    >>> len(p.indexed), len(p.held_back), {a.title for a in p.indexed} & {a.title for a in p.held_back}
+    (6, 2, set())
+    """
+    if held_back >= len(articles):
+        raise ValueError(f"--held-back {held_back} leaves no article to index (the file has {len(articles)}).")
+    titles = sorted(a.title for a in articles)
+    random.Random(seed).shuffle(titles)
+    out_titles = set(titles[:held_back])
+    indexed = [a for a in articles if a.title not in out_titles]
+    held = [a for a in articles if a.title in out_titles]
+
+    def questions(arts: Sequence[SquadArticle], n: int, is_indexed: bool) -> list[EvalQuestion]:
+        qs: list[tuple[str, SquadQuestion]] = [(a.title, q) for a in arts for p in a.paragraphs for q in p.questions]
+        if n and n < len(qs):
+            qs = random.Random(seed).sample(qs, n)
+        return [EvalQuestion(q.qid, t, q.question, q.answers, is_indexed) for t, q in qs]
+
+    return Plan(indexed, held, questions(indexed, limit, True) + questions(held, held_limit, False))
+
+
+def write_articles(articles: Sequence[SquadArticle], folder: Path) -> int:
+    """One .txt file per paragraph, named as in the LoRA training prompts -> files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for a in articles:
+        for p in a.paragraphs:
+            (folder / paragraph_file_name(a.title, paragraph_index(p.pid))).write_text(p.context + "\n", "utf-8")
+            n += 1
+    return n
+
+
+@dataclass
+class Record:
+    """One question answered by one variant."""
+
+    variant: str
+    qid: str
+    indexed: bool
+    question: str
+    answers: tuple[str, ...]
+    raw: str  # what the model streamed
+    text: str  # the final answer after the app's checks
+    abstained: bool
+    raw_abstained: bool  # the model itself wrote the abstention phrase (or was never asked)
+    asked: bool  # False: retrieval found nothing relevant and the app abstained without the model
+    cited: list[dict[str, Any]]  # [{"n", "source", "has_answer"}]
+    f1: float
+    em: float
+    first_token_ms: float | None
+    decode_ms: float | None
+    new_tokens: int
+
+
+def score(variant: str, q: EvalQuestion, raw: str, answer: Any, abstain: str, new_tokens: int) -> Record:
+    """Turn one pipeline answer (:class:`rag.types.Answer`) into a :class:`Record`."""
+    from rag.pipeline import is_abstention
+
+    cited = [
+        {"n": c.n, "source": Path(c.chunk.source).name, "has_answer": contains_answer(c.chunk.text, q.answers)}
+        for c in answer.citations
+    ]
+    t = answer.timings_ms
+    first = t.get("first_token")
+    decode = t["generate"] - first if first is not None and "generate" in t else None
+    answered = not answer.abstained
+    return Record(
+        variant=variant, qid=q.qid, indexed=q.indexed, question=q.question, answers=q.answers, raw=raw,
+        text=answer.text, abstained=answer.abstained, raw_abstained=not raw.strip() or is_abstention(raw, abstain),
+        asked=first is not None, cited=cited,
+        f1=f1_score(answer.text, q.answers) if answered else 0.0,
+        em=em_score(answer.text, q.answers) if answered else 0.0,
+        first_token_ms=first, decode_ms=decode, new_tokens=new_tokens,
+    )  # fmt: skip
+
+
+def summarise(records: Sequence[Record]) -> dict[str, float | int | None]:
+    """The report's figures for one variant (None where nothing was there to measure).
+
+    >>> r = dict(variant="v", question="?", raw="1889 [1].", text="1889 [1].", raw_abstained=False,
+    ...          asked=True, first_token_ms=200.0, decode_ms=500.0, new_tokens=6)
+    >>> good = Record(qid="1", indexed=True, answers=("1889",), abstained=False,
+    ...               cited=[{"n": 1, "source": "a.txt", "has_answer": True}], f1=1.0, em=1.0, **r)
+    >>> silent = Record(qid="2", indexed=False, answers=("x",), abstained=True, cited=[], f1=0.0, em=0.0, **r)
+    >>> s = summarise([good, silent])
+    >>> s["f1"], s["citation_precision"], s["correct_abstention"], s["hallucination"], s["tokens_per_s_p50"]
+    (1.0, 1.0, 1.0, 0.0, 10.0)
+    """
+    ans = [r for r in records if r.indexed]
+    held = [r for r in records if not r.indexed]
+    answered = [r for r in ans if not r.abstained]
+    cites = [c["has_answer"] for r in answered for c in r.cited]
+    raw_answered = [r for r in ans if not r.raw_abstained]
+    ttft = [r.first_token_ms for r in records if r.first_token_ms is not None]
+    speeds = [(r.new_tokens - 1) / (r.decode_ms / 1000) for r in records
+              if r.decode_ms and r.decode_ms > 0 and r.new_tokens > 1]  # fmt: skip
+    return {
+        "questions_indexed": len(ans),
+        "f1": mean([r.f1 for r in ans]),
+        "em": mean([r.em for r in ans]),
+        "answered": mean([float(not r.abstained) for r in ans]),
+        "citation_precision": mean([float(c) for c in cites]),
+        "citation_rate": mean([float(bool(marker_numbers(r.raw))) for r in raw_answered]),
+        "questions_held_back": len(held),
+        "correct_abstention": mean([float(r.abstained) for r in held]),
+        "hallucination": mean([float(not r.abstained) for r in held]),
+        "hallucination_raw": mean([float(not r.raw_abstained) for r in held]),
+        "held_back_not_asked": mean([float(not r.asked) for r in held]),
+        "ttft_ms_p50": _median(ttft),
+        "ttft_ms_mean": mean(ttft),
+        "tokens_per_s_p50": _median(speeds),
+        "new_tokens_mean": mean([float(r.new_tokens) for r in records if r.first_token_ms is not None]),
+    }
+
+
+def _median(values: Sequence[float]) -> float | None:
+    """Middle value (mean of the two middle ones for an even count), None for no values.
+
+    >>> _median([3.0, 1.0, 2.0]), _median([4.0, 1.0]), _median([])
+    (2.0, 2.5, None)
+    """
+    if not values:
+        return None
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+class SwitchGenerator:
+    """Lets one Services (one index, one pipeline) answer with each variant's generator in turn."""
+
+    def __init__(self) -> None:
+        self.current: Any = None
+        self.name = "none"
+
+    def use(self, generator: Any) -> None:
+        self.current, self.name = generator, generator.name
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        yield from self.current.stream(messages)
+
+
+def variants(args: argparse.Namespace, settings: Settings) -> list[tuple[str, str]]:
+    """-> [(label, RAG_LORA_ADAPTER value)] in the order they run."""
+    from rag.models import resolve_lora_adapter
+
+    out: list[tuple[str, str]] = []
+    if not args.no_base:
+        out.append(("base", "none"))
+    if not args.no_adapter:
+        adapter = args.adapter or (settings.lora_adapter if settings.lora_adapter.lower() != "none" else "packaged")
+        if resolve_lora_adapter(adapter, settings.llm_model) is None:
+            raise SystemExit(
+                f"No LoRA adapter to evaluate ({adapter!r} resolves to none): train it with "
+                "`python -m rag.train.lora`, pass --adapter DIR, or run with --no-adapter."
+            )
+        out.append(("adapter", adapter))
+    if not out:
+        raise SystemExit("--no-base and --no-adapter together leave nothing to evaluate.")
+    return out
+
+
+def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[str, Any]:
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.generate import TransformersGenerator
+    from rag.models import ModelNotFound
+    from rag.services import Services
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, flush=True)
+
+    articles = read_squad(args.squad)
+    if args.articles == "dev":
+        articles = split_articles(articles)[1]
+    todo = variants(args, settings)
+    p = plan(articles, args.held_back, args.limit, args.held_back_limit, args.seed)
+    folder = settings.home_dir / "squad"
+    files = write_articles(p.indexed, folder)
+    switch = SwitchGenerator()
+    embedder = SentenceTransformerEmbedder(settings)
+    try:
+        services = Services(settings, embedder=embedder, generator=switch)
+    except ModelNotFound as e:  # "rerank when available": the shipped reranker may not be trained yet
+        if settings.reranker_model == "none":
+            raise
+        say(f"no reranker ({e}); evaluating without one")
+        settings = settings.model_copy(update={"reranker_model": "none"})
+        services = Services(settings, embedder=embedder, generator=switch)
+    t0 = time.perf_counter()
+    results = services.indexer.ingest_paths([folder])
+    failed = [r for r in results if r.status == "failed"]
+    ingest_s = time.perf_counter() - t0
+    chunks = services.registry.stats()["chunks"]
+    for r in failed[:5]:
+        say(f"  not indexed: {r.source}: {r.reason}")
+    say(f"indexed {files - len(failed)} paragraphs of {len(p.indexed)} articles ({chunks} chunks) in {ingest_s:.0f} s; "
+        f"held back: {', '.join(a.title for a in p.held_back)}")  # fmt: skip
+    abstain = services.pipeline.template.abstain
+    records: list[Record] = []
+    seconds: dict[str, float] = {}
+    for label, adapter in todo:
+        generator = TransformersGenerator(settings.model_copy(update={"lora_adapter": adapter}))
+        switch.use(generator)
+        say(f"{label}: generator {generator.name}, adapter {generator.adapter or 'none'}")
+        t1 = time.perf_counter()
+        for i, q in enumerate(p.questions, 1):
+            stream = services.pipeline.stream(q.question)
+            raw = "".join(stream).strip()
+            assert stream.answer is not None
+            tokens = len(generator.tokenizer(raw, add_special_tokens=False)["input_ids"]) if raw else 0
+            records.append(score(label, q, raw, stream.answer, abstain, tokens))
+            if i % 25 == 0 or i == len(p.questions):
+                say(f"  {label}: {i}/{len(p.questions)} questions, {time.perf_counter() - t1:.0f} s")
+        seconds[label] = round(time.perf_counter() - t1, 1)
+        del generator
+    s = settings
+    return {
+        "dataset": str(args.squad),
+        "articles": args.articles,
+        "indexed_articles": [a.title for a in p.indexed],
+        "held_back_articles": [a.title for a in p.held_back],
+        "chunks": chunks,
+        "ingest_seconds": round(ingest_s, 1),
+        "settings": {
+            "top_k": s.top_k,
+            "max_source_chars": s.max_source_chars,
+            "max_new_tokens": s.max_new_tokens,
+            "retrieval_mode": s.retrieval_mode,
+            "reranker_model": s.reranker_model,
+            "bf16": s.bf16,
+        },
+        "variants": {
+            label: {
+                "adapter": adapter,
+                "seconds": seconds[label],
+                **summarise([r for r in records if r.variant == label]),
+            }
+            for label, adapter in todo
+        },
+        "records": [asdict(r) for r in records],
+    }
+
+
+def target_checks(variants_: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None]]:
+    """The issue's targets for the adapter -> [(description, met; None if not measurable)].
+
+    >>> v = {"base": {"f1": 0.2}, "adapter": {"f1": 0.35, "citation_precision": 0.95, "correct_abstention": 0.7}}
+    >>> [ok for _, ok in target_checks(v)]
+    [True, False, True]
+    """
+    a, b = variants_.get("adapter"), variants_.get("base")
+    if a is None:
+        return []
+
+    def at_least(v: float | None, t: float) -> bool | None:
+        return None if v is None else v >= t
+
+    gain = a["f1"] - b["f1"] if b and a.get("f1") is not None and b.get("f1") is not None else None
+    return [
+        (f"citation precision >= {TARGETS['citation_precision']}", at_least(a.get("citation_precision"),
+                                                                           TARGETS["citation_precision"])),
+        (f"correct abstention >= {TARGETS['correct_abstention']}", at_least(a.get("correct_abstention"),
+                                                                           TARGETS["correct_abstention"])),
+        (f"token-F1 >= base + {TARGETS['f1_gain_over_base']:.2f}", at_least(gain, TARGETS["f1_gain_over_base"])),
+    ]  # fmt: skip
+
+
+ROWS = [
+    ("token-F1 (indexed)", "f1", "{:.3f}"),
+    ("exact match (indexed)", "em", "{:.3f}"),
+    ("answered (indexed)", "answered", "{:.3f}"),
+    ("citation precision", "citation_precision", "{:.3f}"),
+    ("citation rate (raw answers)", "citation_rate", "{:.3f}"),
+    ("correct abstention (held back)", "correct_abstention", "{:.3f}"),
+    ("hallucination (held back)", "hallucination", "{:.3f}"),
+    ("hallucination, raw model (held back)", "hallucination_raw", "{:.3f}"),
+    ("abstained before the model (held back)", "held_back_not_asked", "{:.3f}"),
+    ("time to first token p50, ms", "ttft_ms_p50", "{:.0f}"),
+    ("decode tokens/s p50", "tokens_per_s_p50", "{:.1f}"),
+    ("new tokens per answer, mean", "new_tokens_mean", "{:.1f}"),
+    ("wall time, s", "seconds", "{:.0f}"),
+]
+
+
+def format_table(result: dict[str, Any]) -> str:
+    vs = result["variants"]
+    head = f"{'metric':<38}" + "".join(f"{v:>12}" for v in vs)
+    lines = [head, "-" * len(head)]
+    for label, key, fmt in ROWS:
+        cells = ["n/a" if vs[v].get(key) is None else fmt.format(vs[v][key]) for v in vs]
+        lines.append(f"{label:<38}" + "".join(f"{c:>12}" for c in cells))
+    checks = target_checks(vs)
+    if checks:
+        lines.append("")
+        lines += [f"target {desc}: {'met' if ok else 'NOT met' if ok is not None else 'n/a'}" for desc, ok in checks]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    base = Settings()
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="grounded-answers-"))
+    # A fresh index, but the converted generator is reused from the usual model cache.
+    settings = base.model_copy(update={"home": home, "model_cache": base.model_cache_dir})
+    try:
+        result = evaluate(args, settings, quiet=args.json)
+    finally:
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+    records = result.pop("records")
+    if args.records:
+        with open(args.records, "w", encoding="utf-8") as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if args.json:
+        result["targets"] = {desc: ok for desc, ok in target_checks(result["variants"])}
+        print(json.dumps(result, indent=2))
+    else:
+        n = result["variants"][next(iter(result["variants"]))]
+        print(f"\n{Path(result['dataset']).name} ({result['articles']} articles): {n['questions_indexed']} questions "
+              f"on {len(result['indexed_articles'])} indexed articles ({result['chunks']} chunks), "
+              f"{n['questions_held_back']} on held-back {', '.join(result['held_back_articles'])}")  # fmt: skip
+        print(format_table(result))
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("answers", help="answer F1/EM, citations, abstention and latency: base vs LoRA adapter")
+    p.add_argument("--squad", type=Path, default=DEFAULT_SQUAD, help="SQuAD v1.1 JSON file")
+    p.add_argument(
+        "--articles",
+        choices=["dev", "all"],
+        default="dev",
+        help="'dev': the dev side of the article split (unseen in training); 'all': every article",
+    )
+    p.add_argument("--held-back", type=int, default=2, help="articles NOT indexed (their questions need abstention)")
+    p.add_argument("--limit", type=int, default=120, help="questions from indexed articles (0 = all)")
+    p.add_argument("--held-back-limit", type=int, default=40, help="questions from held-back articles (0 = all)")
+    p.add_argument("--no-adapter", action="store_true", help="evaluate the base model only")
+    p.add_argument("--no-base", action="store_true", help="evaluate the adapter only")
+    p.add_argument("--adapter", default="", help="adapter folder (default: RAG_LORA_ADAPTER, or the packaged one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--records", default="", help="also write every answer as JSON lines to this file")
+    p.add_argument("--home", default="", help="keep the index here instead of a temporary folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)

@@ -1,0 +1,187 @@
+"""The LoRA training data: built from train articles only, prompts as the app renders them,
+targets the app's citation check keeps, and abstentions with no answer anywhere in sight."""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from rag.cite import verify_answer
+from rag.config import REPO_ROOT
+from rag.eval.answer_metrics import contains_answer
+from rag.eval.datasets import SquadArticle, SquadParagraph, SquadQuestion, read_squad, split_articles
+from rag.prompting import build_messages, load_template
+from rag.train.lora_data import (
+    GroundedExample,
+    article_of,
+    build_examples,
+    build_split,
+    distractor_chunk,
+    leaks,
+    paragraph_file_name,
+    pick_answer,
+    read_jsonl,
+    write_jsonl,
+)
+from tests.fakes import HashEmbedder
+
+SQUAD = REPO_ROOT.parent / "shared" / "datasets" / "squad-v1.1" / "dev-v1.1-first40.json"
+MAX_CHARS = 700
+
+
+@lru_cache(maxsize=1)
+def _split() -> tuple[list[SquadArticle], list[SquadArticle]]:
+    return split_articles(read_squad(SQUAD))
+
+
+@lru_cache(maxsize=1)
+def _train_examples() -> tuple[GroundedExample, ...]:
+    train, _ = _split()
+    # A hashed bag-of-words embedder stands in for MiniLM: the split logic is what is tested.
+    return tuple(build_split(train, 240, HashEmbedder(), load_template(), MAX_CHARS, 0.25, seed=3))
+
+
+needs_squad = pytest.mark.skipif(not SQUAD.is_file(), reason=f"{SQUAD} is not there")
+
+
+@needs_squad
+def test_no_dev_article_reaches_the_training_data() -> None:
+    train, dev = _split()
+    examples = _train_examples()
+    assert len(examples) > 200
+    dev_titles = [a.title for a in dev]
+    assert leaks(examples, dev_titles) == set()
+    # Independently of names: no passage text comes from a dev paragraph, every passage from a train one.
+    dev_texts = [p.context for a in dev for p in a.paragraphs]
+    train_pids = {p.pid for a in train for p in a.paragraphs}
+    for ex in examples:
+        assert ex.title not in dev_titles
+        for c in ex.sources:
+            assert c.doc_id in train_pids
+            assert not any(c.text in t for t in dev_texts), (ex.qid, c.source)
+
+
+@needs_squad
+def test_leak_check_catches_a_dev_passage() -> None:
+    _, dev = _split()
+    ex = _train_examples()[0]
+    p = dev[0].paragraphs[0]
+    tainted = GroundedExample(ex.qid, ex.title, ex.question, ex.answers, (*ex.sources, distractor_chunk(p, 200)),
+                              ex.gold, ex.target)  # fmt: skip
+    assert leaks([tainted], [a.title for a in dev]) == {dev[0].title}
+
+
+@needs_squad
+def test_abstention_examples_hold_no_answer_and_say_the_fixed_phrase() -> None:
+    examples = _train_examples()
+    abstain = load_template().abstain
+    silent = [ex for ex in examples if ex.abstains]
+    assert 0.15 <= len(silent) / len(examples) <= 0.35
+    for ex in silent:
+        assert ex.target == abstain and ex.gold == 0
+        assert not any(contains_answer(c.text, ex.answers) for c in ex.sources), ex.qid
+    # Some keep same-article passages (hard), some come only from other articles (not indexed).
+    same = [ex for ex in silent if any(article_of(c.source) == article_of(paragraph_file_name(ex.title, 0))
+                                       for c in ex.sources)]  # fmt: skip
+    assert 0 < len(same) < len(silent)
+
+
+@needs_squad
+def test_answer_examples_cite_the_gold_passage_and_survive_the_citation_check() -> None:
+    examples = [ex for ex in _train_examples() if not ex.abstains]
+    positions = set()
+    for ex in examples:
+        assert 3 <= len(ex.sources) <= 6
+        gold = ex.sources[ex.gold - 1]
+        assert contains_answer(gold.text, ex.answers) and len(gold.text) <= MAX_CHARS
+        assert ex.target.endswith(f"[{ex.gold}].")
+        kept, dropped = verify_answer(ex.target, ex.sources, ex.question)
+        assert kept == ex.target and not dropped
+        positions.add(ex.gold)
+    assert len(positions) >= 4  # the gold passage moves around
+    short = [ex for ex in examples if ex.target == f"{pick_answer(ex.answers).rstrip(' ,;:.!?')} [{ex.gold}]."]
+    assert len(short) / len(examples) > 0.8  # mostly the bare span, as the app's answer style
+
+
+@needs_squad
+def test_prompt_is_the_apps_prompt() -> None:
+    template = load_template()
+    ex = _train_examples()[0]
+    messages = ex.messages(template, MAX_CHARS)
+    assert messages == build_messages(ex.question, list(ex.sources), template, MAX_CHARS)
+    assert template.abstain in messages[0]["content"]
+    assert f"Question: {ex.question}" in messages[1]["content"]
+
+
+def test_examples_round_trip_through_jsonl(tmp_path: Path) -> None:
+    p = SquadParagraph("0-0", "Tower", "The tower was completed in 1889 in Paris.",
+                       (SquadQuestion("q1", "When was the tower completed?", ("1889",)),))  # fmt: skip
+    others = [SquadParagraph(f"1-{i}", "Other", f"Unrelated text number {i}.", ()) for i in range(5)]
+    paragraphs = [p, *others]
+    examples = build_examples(paragraphs, [(0, p.questions[0])], [[0, 1, 2, 3, 4, 5]], load_template(), 700, 0.0)
+    assert examples and examples[0].target.startswith("1889 [")
+    write_jsonl(examples, tmp_path / "x.jsonl")
+    assert read_jsonl(tmp_path / "x.jsonl") == examples
+
+
+def test_all_abstain_when_asked() -> None:
+    p = SquadParagraph("0-0", "Tower", "The tower was completed in 1889.",
+                       (SquadQuestion("q1", "When was the tower completed?", ("1889",)),))  # fmt: skip
+    others = [SquadParagraph(f"1-{i}", "Other", f"Unrelated text {i}; also 1889.", ()) for i in range(3)]
+    clean = [SquadParagraph(f"2-{i}", "Clean", f"Nothing here {i}.", ()) for i in range(6)]
+    paragraphs = [p, *others, *clean]
+    ranking = list(range(len(paragraphs)))
+    examples = build_examples(paragraphs, [(0, p.questions[0])] * 20, [ranking] * 20, load_template(), 700, 1.0,
+                              seed=random.Random(1).randrange(100))  # fmt: skip
+    assert examples and all(ex.abstains for ex in examples)
+    # The passages that mention 1889 never stand in for "no answer".
+    assert all(c.doc_id.startswith("2-") for ex in examples for c in ex.sources)
+
+
+# --- which adapter the app loads (RAG_LORA_ADAPTER) -----------------------------------------
+
+
+def test_adapter_setting_resolves_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    import rag.models
+    from rag.models import ModelNotFound, describe_adapter, resolve_lora_adapter
+
+    assert resolve_lora_adapter("none") is None and resolve_lora_adapter("off") is None
+    # Not trained yet: the app still answers, with the base model and a warning.
+    monkeypatch.setattr(rag.models, "PACKAGED_ADAPTER", tmp_path / "lora-grounded")
+    with caplog.at_level("WARNING"):
+        assert resolve_lora_adapter("packaged") is None
+    assert "python -m rag.train.lora" in caplog.text
+    (tmp_path / "lora-grounded").mkdir()
+    (tmp_path / "lora-grounded" / "adapter_config.json").write_text("{}")
+    assert resolve_lora_adapter("packaged") == str(tmp_path / "lora-grounded")
+    assert resolve_lora_adapter("packaged", "HuggingFaceTB/SmolLM2-360M-Instruct") is None  # other base model
+    # An explicit folder must hold an adapter: a typo is an error, not a silent base model.
+    with pytest.raises(ModelNotFound, match=r"adapter_config\.json"):
+        resolve_lora_adapter(str(tmp_path / "typo"))
+    assert resolve_lora_adapter(str(tmp_path / "lora-grounded")) == str((tmp_path / "lora-grounded").resolve())
+    assert describe_adapter(None, "packaged").startswith("none (base model): the packaged adapter")
+
+
+def test_admin_stats_name_the_adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.models
+    from rag.services import Services
+    from tests.conftest import make_settings
+    from tests.fakes import EchoGenerator
+
+    monkeypatch.setattr(rag.models, "PACKAGED_ADAPTER", tmp_path / "missing")
+    s = Services(make_settings(tmp_path / "home"), embedder=HashEmbedder(), generator=EchoGenerator())
+    assert s.stats().adapter.startswith("none (base model)")
+    off = Services(
+        make_settings(tmp_path / "h2", lora_adapter="none"), embedder=HashEmbedder(), generator=EchoGenerator()
+    )
+    assert off.stats().adapter == "none (base model)"
+    bad = Services(make_settings(tmp_path / "h3", lora_adapter=str(tmp_path / "nope")), embedder=HashEmbedder(),
+                   generator=EchoGenerator())  # fmt: skip
+    assert bad.stats().adapter.startswith("invalid:")
+    remote = Services(make_settings(tmp_path / "h4", llm_backend="openai"), embedder=HashEmbedder(),
+                      generator=EchoGenerator())  # fmt: skip
+    assert remote.stats().adapter == ""
