@@ -14,6 +14,7 @@ import argparse
 import itertools
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,7 +35,8 @@ def main() -> int:
     p.add_argument("--split", default="dev")
     p.add_argument("--home", type=Path, default=REPO_ROOT / ".cache" / "nf-index")
     p.add_argument("--depth", type=int, default=200)
-    p.add_argument("--rerank", action="store_true", help="also sweep the rerank depth (slow: one pass per depth)")
+    p.add_argument("--rerank", action="store_true", help="also sweep RAG_RERANK_KEEP_FIRST_STAGE")
+    p.add_argument("--rerank-top-n", type=int, default=30)
     args = p.parse_args()
     task = beir_task(args.beir, args.split)
     settings = Settings(home=args.home, reranker_model="packaged" if args.rerank else "none")
@@ -60,9 +62,24 @@ def main() -> int:
         assert services.reranker is not None
         hybrid.rrf_k, hybrid.weights = best[1], (1.0, best[2])
         fused = {q: hybrid.fuse(d, s, args.depth) for q, (d, s) in lists.items()}
-        for n in (10, 20, 30, 50):
-            run = {q: doc_run(rerank(task.queries[q], f, services.reranker, n), doc_of) for q, f in fused.items()}
-            print(f"  hybrid+rerank top-{n:<3} ndcg@10 {evaluate(task.qrels, run, ['ndcg@10'])['ndcg@10']:.4f}")
+        n = args.rerank_top_n
+        scores = {q: services.reranker.score(task.queries[q], [h.chunk.text for h in f[:n]]) for q, f in fused.items()}
+
+        class Cached:  # the cross-encoder runs once per query; the sweep reuses its scores
+            name = "cached"
+            q = ""
+
+            def score(self, question: str, passages: Sequence[str]) -> list[float]:
+                return scores[self.q]
+
+        cached = Cached()
+        for keep in (0.0, 0.25, 0.5, 1.0, 2.0):
+            run = {}
+            for q, f in fused.items():
+                cached.q = q
+                run[q] = doc_run(rerank(task.queries[q], f, cached, n, keep), doc_of)
+            score = evaluate(task.qrels, run, ["ndcg@10"])["ndcg@10"]
+            print(f"  hybrid+rerank top-{n} keep_first_stage={keep:<5} ndcg@10 {score:.4f}")
     return 0
 
 

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         default=256, ge=32, le=512, description="Tokens of (question + passage) the cross-encoder reads per pair."
     )
     rerank_batch_size: int = Field(default=32, ge=1, description="Pairs per cross-encoder forward pass.")
+    rerank_keep_first_stage: float = Field(
+        default=0.0,
+        ge=0,
+        description="0: order the re-scored candidates by the cross-encoder alone. Above 0: fuse its "
+        "order with the first-stage (hybrid) order by RRF, the first stage weighted by this value.",
+    )
 
     # --- generation --------------------------------------------------------
     llm_model: str = Field(

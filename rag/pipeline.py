@@ -81,7 +81,8 @@ class RagPipeline:
         hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids, timings)
         if self.reranker is not None and hits:
             t0 = time.perf_counter()
-            hits = rerank(question, hits, self.reranker, self.settings.rerank_top_n)
+            s = self.settings
+            hits = rerank(question, hits, self.reranker, s.rerank_top_n, s.rerank_keep_first_stage)
             if timings is not None:
                 timings["rerank"] = _ms(t0)
         return hits[: self.settings.top_k]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.config import Settings
+from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Reranker
 from rag.models import autocast, offline_by_default, pick_device, resolve_reranker, use_bf16
 from rag.types import ScoredChunk
@@ -55,9 +56,16 @@ class CrossEncoderReranker:
         return [float(x) for x in np.asarray(out, dtype=np.float32).reshape(-1)]
 
 
-def rerank(question: str, hits: Sequence[ScoredChunk], reranker: Reranker, top_n: int) -> list[ScoredChunk]:
-    """Re-score the first ``top_n`` hits with the cross-encoder and sort them by that score
-    (its raw logit); hits after ``top_n`` follow in their first-stage order.
+def rerank(
+    question: str, hits: Sequence[ScoredChunk], reranker: Reranker, top_n: int, keep_first_stage: float = 0.0
+) -> list[ScoredChunk]:
+    """Re-score the first ``top_n`` hits with the cross-encoder and re-order them; hits after
+    ``top_n`` follow in their first-stage order.
+
+    ``keep_first_stage`` = 0 orders by the cross-encoder alone (scores are its logits). Above 0,
+    the cross-encoder's order and the first-stage order are fused by RRF (k=60), the first
+    stage weighted by this value (1 = equal say; scores are fused RRF scores): a hedge for
+    corpora unlike the reranker's training data.
 
     >>> from rag.types import Chunk
     >>> class Lengthy:
@@ -67,8 +75,13 @@ def rerank(question: str, hits: Sequence[ScoredChunk], reranker: Reranker, top_n
     >>> hs = [ScoredChunk(Chunk(str(i), "d", "s", None, 0, len(t), t), 0.0) for i, t in enumerate(texts)]
     >>> [h.chunk.text for h in rerank("q", hs, Lengthy(), top_n=3)]
     ['ccc', 'bb', 'a', 'dddd']
+    >>> [h.chunk.text for h in rerank("q", hs, Lengthy(), top_n=3, keep_first_stage=1.0)]
+    ['ccc', 'a', 'bb', 'dddd']
     """
     head, tail = list(hits[:top_n]), list(hits[top_n:])
     scores = reranker.score(question, [h.chunk.text for h in head])
     order = sorted(range(len(head)), key=lambda i: -scores[i])
-    return [ScoredChunk(head[i].chunk, scores[i]) for i in order] + tail
+    if keep_first_stage <= 0:
+        return [ScoredChunk(head[i].chunk, scores[i]) for i in order] + tail
+    fused = reciprocal_rank_fusion([order, list(range(len(head)))], weights=[1.0, keep_first_stage], k=60.0)
+    return [ScoredChunk(head[i].chunk, s) for i, s in fused] + tail

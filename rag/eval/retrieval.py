@@ -132,7 +132,8 @@ def run_modes(
         ranked = {"dense": d_hits, "bm25": s_hits, "hybrid": fused}
         if need_rerank:
             t0 = time.perf_counter()
-            ranked["hybrid+rerank"] = rerank(q, fused, services.reranker, rerank_top_n)
+            keep = services.settings.rerank_keep_first_stage
+            ranked["hybrid+rerank"] = rerank(q, fused, services.reranker, rerank_top_n, keep)
             t["rerank"] = (time.perf_counter() - t0) * 1000
         for m in modes:
             runs[m][qid] = doc_run(ranked[m], doc_of, depth=100)
@@ -182,6 +183,7 @@ def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: i
             "embedding_model": settings.embedding_model,
             "reranker_model": settings.reranker_model,
             "rerank_top_n": rerank_top_n,
+            "rerank_keep_first_stage": settings.rerank_keep_first_stage,
             "rrf_k": settings.rrf_k,
             "rrf_weights": [settings.rrf_dense_weight, settings.rrf_bm25_weight],
             "depth_chunks": depth,
