@@ -461,7 +461,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m rag.train.lora", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(PACKAGED_ADAPTER), help="output folder for the adapter and its card")
     p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
-    p.add_argument("--examples", type=int, default=640, help="training questions to build examples from")
+    p.add_argument("--examples", type=int, default=480, help="training questions to build examples from")
     p.add_argument("--abstain-share", type=float, default=0.25, help="share of examples without the gold passage")
     p.add_argument("--max-source-chars", type=int, default=700, help="passage length cap in the training prompts")
     p.add_argument("--data", default="", help="folder with train.jsonl (and dev.jsonl) from --data-out: skip mining")
