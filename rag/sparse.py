@@ -148,6 +148,8 @@ class BM25Index:
         doc_ids: Sequence[str] | None = None,
     ) -> None:
         import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets itself to DEBUG on import
         from bm25s.tokenization import Tokenized
 
         if len(ids) != len(tokens):
@@ -176,6 +178,7 @@ class BM25Index:
     def load(cls, folder: Path) -> tuple[BM25Index, npt.NDArray[np.str_]]:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         meta = json.loads((folder / "ids.json").read_text())
         index = cls.__new__(cls)
         index.ids, index.doc_ids, index.vocab = meta["ids"], meta["doc_ids"], meta["vocab"]

@@ -230,6 +230,9 @@ def run(args: argparse.Namespace) -> int:
     elif "hybrid+rerank" not in modes:
         overrides["reranker_model"] = "none"
     settings = Settings(**overrides)
+    if "hybrid+rerank" in modes and settings.reranker_model == "none":
+        # the mode asks for a reranker; the app's default is off, so evaluate the shipped one
+        settings = settings.model_copy(update={"reranker_model": "packaged"})
     try:
         result = evaluate_task(task, settings, modes, args.depth, args.rerank_top_n or settings.rerank_top_n,
                                quiet=args.json)  # fmt: skip
@@ -255,7 +258,8 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by mode")
     p.add_argument("--depth", type=int, default=200, help="chunks retrieved per list (>= 100 documents)")
     p.add_argument("--rerank-top-n", type=int, default=0, help="chunks the reranker re-scores (default: setting)")
-    p.add_argument("--reranker", default="", help="cross-encoder to use (default: RAG_RERANKER_MODEL)")
+    p.add_argument("--reranker", default="", help="cross-encoder for hybrid+rerank (default: RAG_RERANKER_MODEL, "
+                   "or the shipped models/reranker when that is 'none')")
     p.add_argument("--limit-queries", type=int, default=0, help="evaluate a random sample of queries (0 = all)")
     p.add_argument("--limit-docs", type=int, default=0, help="index the relevant docs + others up to this many")
     p.add_argument("--home", default="", help="keep the index here instead of a temporary folder")
