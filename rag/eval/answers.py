@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.cite import marker_numbers
-from rag.config import REPO_ROOT, Settings
+from rag.config import Settings
 from rag.eval.answer_metrics import contains_answer, em_score, f1_score, mean
-from rag.eval.datasets import SquadArticle, SquadQuestion, read_squad, split_articles
+from rag.eval.datasets import SquadArticle, SquadQuestion, datasets_dir, read_squad, split_articles
 from rag.train.lora_data import paragraph_file_name, paragraph_index
 
-DEFAULT_SQUAD = REPO_ROOT.parent / "shared" / "datasets" / "squad-v1.1" / "dev-v1.1-first40.json"
+DEFAULT_SQUAD = datasets_dir() / "squad-v1.1" / "dev-v1.1-first40.json"
 # The targets for the adapter (checked and printed after the table).
 TARGETS = {"citation_precision": 0.9, "correct_abstention": 0.8, "f1_gain_over_base": 0.10}
 

@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from rag.cite import marker_numbers
-from rag.config import REPO_ROOT, Settings
+from rag.config import Settings
 from rag.eval.answer_metrics import contains_answer, em_score, f1_score, mean
-from rag.eval.datasets import SquadArticle, read_squad, split_articles
+from rag.eval.datasets import SquadArticle, datasets_dir, read_squad, split_articles
 from rag.models import PACKAGED_ADAPTER, offline_by_default, pick_device, use_bf16
 from rag.pipeline import is_abstention
 from rag.prompting import PromptTemplate, load_template
 from rag.train.lora_data import GroundedExample, build_split, leaks, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
-DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+DATASETS = datasets_dir()
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ALL_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 

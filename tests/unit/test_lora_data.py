@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag.cite import verify_answer
-from rag.config import REPO_ROOT
 from rag.eval.answer_metrics import contains_answer
-from rag.eval.datasets import SquadArticle, SquadParagraph, SquadQuestion, read_squad, split_articles
+from rag.eval.datasets import SquadArticle, SquadParagraph, SquadQuestion, datasets_dir, read_squad, split_articles
 from rag.prompting import build_messages, load_template
 from rag.train.lora_data import (
     GroundedExample,
@@ -28,7 +27,7 @@ from rag.train.lora_data import (
 )
 from tests.fakes import HashEmbedder
 
-SQUAD = REPO_ROOT.parent / "shared" / "datasets" / "squad-v1.1" / "dev-v1.1-first40.json"
+SQUAD = datasets_dir() / "squad-v1.1" / "dev-v1.1-first40.json"
 MAX_CHARS = 700
 
 
