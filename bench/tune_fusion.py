@@ -22,10 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir
 from rag.eval.metrics import doc_run, evaluate
-from rag.eval.retrieval import beir_task, write_corpus
+from rag.eval.retrieval import beir_task, index_task, unfloored_dense
 from rag.rerank import rerank
-from rag.retrieve import DenseRetriever
-from rag.services import Services
 
 
 def main() -> int:
@@ -40,11 +38,9 @@ def main() -> int:
     args = p.parse_args()
     task = beir_task(args.beir, args.split)
     settings = Settings(home=args.home, reranker_model="packaged" if args.rerank else "none")
-    doc_of = write_corpus(task.docs, settings.home_dir / "corpus")
-    services = Services(settings)
-    services.indexer.ingest_paths([settings.home_dir / "corpus"])
+    services, doc_of, _results, _seconds = index_task(task, settings)
     hybrid = services.retriever
-    dense = DenseRetriever(hybrid.dense.embedder, hybrid.dense.store, min_score=float("-inf"))
+    dense = unfloored_dense(services)
     lists = {q: (dense.retrieve(t, args.depth), hybrid.bm25(t, args.depth)) for q, t in task.queries.items()}
     print(f"{args.split}: {len(task.queries)} queries")
     for name, idx in (("dense", 0), ("bm25", 1)):

@@ -31,6 +31,7 @@ import argparse
 import json
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -186,16 +187,12 @@ def summarise(records: Sequence[Record]) -> dict[str, float | int | None]:
 
 
 def _median(values: Sequence[float]) -> float | None:
-    """Middle value (mean of the two middle ones for an even count), None for no values.
+    """The median (statistics.median), None for no values.
 
     >>> _median([3.0, 1.0, 2.0]), _median([4.0, 1.0]), _median([])
     (2.0, 2.5, None)
     """
-    if not values:
-        return None
-    v = sorted(values)
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+    return statistics.median(values) if values else None
 
 
 class SwitchGenerator:

@@ -31,7 +31,7 @@ from rag.eval.datasets import read_beir, read_squad, safe_doc_name
 from rag.eval.metrics import METRICS, doc_run, evaluate, percentiles
 from rag.rerank import rerank
 from rag.retrieve import DenseRetriever, HybridRetriever
-from rag.types import ScoredChunk
+from rag.types import FileResult, ScoredChunk
 
 ALL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 SQUAD_METRICS = ("recall@1", "recall@5", "recall@20", "mrr@10")
@@ -116,7 +116,7 @@ def run_modes(
     """Rank every query in every mode -> {mode: {"metrics": ..., "latency_ms": {stage: ...}}}.
     The dense and BM25 lists are computed once per query and shared by the modes."""
     hybrid: HybridRetriever = services.retriever
-    dense = DenseRetriever(hybrid.dense.embedder, hybrid.dense.store, min_score=float("-inf"))
+    dense = unfloored_dense(services)
     runs: dict[str, dict[str, dict[str, float]]] = {m: {} for m in modes}
     lat: dict[str, list[float]] = {}
     need_rerank = "hybrid+rerank" in modes
@@ -152,9 +152,10 @@ def run_modes(
     return out
 
 
-def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: int, rerank_top_n: int,
-                  quiet: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Index ``task.docs`` into a fresh index under ``settings.home`` and evaluate every mode."""
+def index_task(task: Task, settings: Settings) -> tuple[Any, dict[str, str], list[FileResult], float]:
+    """Write ``task.docs`` as files under ``settings.home`` and ingest them through the app's
+    Indexer -> (services, {file path: doc id}, per-file results, ingest seconds). On an existing
+    home, unchanged documents are not embedded again."""
     from rag.services import Services
 
     folder = settings.home_dir / "corpus"
@@ -162,7 +163,19 @@ def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: i
     services = Services(settings)
     t0 = time.perf_counter()
     results = services.indexer.ingest_paths([folder])
-    ingest_s = time.perf_counter() - t0
+    return services, doc_of, results, time.perf_counter() - t0
+
+
+def unfloored_dense(services: Any) -> DenseRetriever:
+    """The app's dense retriever without its relevance floor (evaluation ranks everything)."""
+    hybrid: HybridRetriever = services.retriever
+    return DenseRetriever(hybrid.dense.embedder, hybrid.dense.store, min_score=float("-inf"))
+
+
+def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: int, rerank_top_n: int,
+                  quiet: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Index ``task.docs`` into a fresh index under ``settings.home`` and evaluate every mode."""
+    services, doc_of, results, ingest_s = index_task(task, settings)
     failed = [r for r in results if r.status == "failed"]
     chunks = services.registry.stats()["chunks"]
     if not quiet:
