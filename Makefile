@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval
+.PHONY: run test install chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval bench bench-ingest bench-answer bench-scale
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ eval-retrieval: $(STAMP)
 ## Query latency per stage at ~1k and ~10k chunks (docs/retrieval.md).
 bench-retrieval: $(STAMP)
 	$(BIN)/python bench/retrieval.py
+
+# Speed and memory benchmarks (docs/performance.md); each prints its figures and its baseline.
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py --docs 1000
+
+bench-answer: $(STAMP)
+	$(BIN)/python bench/answer.py --questions 30
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py --home .cache/scale --reference-home .cache/scale-ref
+
+bench: bench-ingest bench-answer bench-retrieval bench-scale
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -1,12 +1,15 @@
 """Answer latency and memory over a ~10k-chunk index, models already loaded.
 
-    .venv/bin/python bench/answer.py [--docs 3633] [--questions 10] [--home DIR]
+    .venv/bin/python bench/answer.py [--docs 3633] [--questions 10] [--home DIR] [--no-baseline]
 
 Indexes NFCorpus documents into HOME (reused when it already holds them), loads every default
 model once, then asks NFCorpus test queries through the full pipeline and prints one JSON
 object: index size, time to first token (p50/max, from the question to the first streamed
-piece: retrieval + prompt prefill), decode speed (generated tokens / time after the first
-token), and the process RSS with all models loaded.
+piece: retrieval + prompt prefill), decode speed (new tokens after the first / time from the
+first to the last new token, stamped inside generate()), and the process RSS with all models
+loaded. The baseline, measured after it in the same run on the same questions, is the same
+generator decoding with its dense bf16 weights (``RAG_LLM_INT8_DECODE=off``; skip it with
+``--no-baseline``).
 """
 
 from __future__ import annotations
@@ -19,10 +22,52 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "nfcorpus"
+
+
+def time_answers(pipeline: Any, queries: list[str]) -> dict[str, Any]:
+    """Ask ``queries[1:]`` (``queries[0]`` warms up) and time each answer's stream."""
+    pipeline.ask(queries[0])  # warm-up (first call pays one-off costs)
+    ttft: list[float] = []
+    decode: list[float] = []
+    generated: list[int] = []
+    prompt_tokens: list[int] = []
+    decode_total = [0, 0.0]  # tokens after the first, seconds: all answers pooled
+    abstained = 0
+    for q in queries[1:]:
+        t0 = time.perf_counter()
+        first = None
+        stream = pipeline.stream(q)
+        for _piece in stream:
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        assert stream.answer is not None
+        if stream.answer.abstained and not stream.answer.sources:
+            abstained += 1  # nothing relevant: no generation to time
+            continue
+        ttft.append((first or end) - t0)
+        stats = pipeline.generator.last_stats  # timed inside generate(): real token count
+        if stats.new_tokens > 1:
+            decode.append(stats.tokens_per_s)
+            decode_total[0] += stats.new_tokens - 1
+            decode_total[1] += stats.decode_s
+            generated.append(stats.new_tokens)
+            prompt_tokens.append(stats.prompt_tokens)
+    return {
+        "questions_timed": len(ttft),
+        "abstained_without_generation": abstained,
+        "ttft_s_p50": round(statistics.median(ttft), 2),
+        "ttft_s_max": round(max(ttft), 2),
+        "decode_tokens_per_s_p50": round(statistics.median(decode), 1),
+        "decode_tokens_per_s_pooled": round(decode_total[0] / decode_total[1], 1) if decode_total[1] else None,
+        "tokens_generated_p50": statistics.median(generated),
+        "prompt_tokens_p50": statistics.median(prompt_tokens),
+    }
 
 
 def main() -> int:
@@ -30,6 +75,8 @@ def main() -> int:
     p.add_argument("--docs", type=int, default=3633)
     p.add_argument("--questions", type=int, default=10)
     p.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "grounded-bench-10k")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false",
+                   help="skip the second pass with dense bf16 decoding")  # fmt: skip
     args = p.parse_args()
     import psutil
 
@@ -42,15 +89,21 @@ def main() -> int:
 
         docs = args.home.parent / (args.home.name + "-docs")
         subprocess.run(
-            [sys.executable, str(Path(__file__).parent / "export_corpus.py"), str(SHARED), str(docs),
-             "--limit", str(args.docs)],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                str(Path(__file__).parent / "export_corpus.py"),
+                str(SHARED),
+                str(docs),
+                "--limit",
+                str(args.docs),
+            ],
+            check=True,
+            capture_output=True,
         )
         t = time.perf_counter()
         services.indexer.ingest_paths(sorted(docs.glob("*.txt")))
         print(f"indexed in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     pipeline = services.pipeline  # loads the generator
-    tokenizer = services.generator.tokenizer  # type: ignore[attr-defined]
     queries = []
     with open(SHARED / "queries.jsonl", encoding="utf-8") as fh:
         test_ids = {line.split("\t")[0] for line in (SHARED / "qrels" / "test.tsv").read_text().splitlines()[1:]}
@@ -58,43 +111,25 @@ def main() -> int:
             q = json.loads(line)
             if q["_id"] in test_ids:
                 queries.append(q["text"])
-    pipeline.ask(queries[0])  # warm-up (first call pays one-off costs)
-    ttft, decode, generated, abstained = [], [], [], 0
-    for q in queries[1 : 1 + args.questions]:
-        t0 = time.perf_counter()
-        first = None
-        pieces = []
-        stream = pipeline.stream(q)
-        for piece in stream:
-            if first is None:
-                first = time.perf_counter()
-            pieces.append(piece)
-        end = time.perf_counter()
-        assert stream.answer is not None
-        if stream.answer.abstained and not stream.answer.sources:
-            abstained += 1  # nothing relevant: no generation to time
-            continue
-        n = len(tokenizer("".join(pieces), add_special_tokens=False)["input_ids"])
-        ttft.append((first or end) - t0)
-        if n > 1 and first is not None:
-            decode.append((n - 1) / (end - first))
-            generated.append(n)
-    rss = psutil.Process().memory_info().rss
-    print(
-        json.dumps(
-            {
-                "chunks": services.registry.stats()["chunks"],
-                "questions_timed": len(ttft),
-                "abstained_without_generation": abstained,
-                "ttft_s_p50": round(statistics.median(ttft), 2),
-                "ttft_s_max": round(max(ttft), 2),
-                "decode_tokens_per_s_p50": round(statistics.median(decode), 1),
-                "tokens_generated_p50": statistics.median(generated),
-                "rss_gib": round(rss / 2**30, 2),
-                "bf16": bool(getattr(services.generator, "bf16", False)),
-            }
-        )
-    )
+    ours = time_answers(pipeline, queries[: 1 + args.questions])
+    rss = psutil.Process().memory_info().rss  # every default model loaded, before the baseline's
+    result = {
+        "chunks": services.registry.stats()["chunks"],
+        **ours,
+        "rss_gib": round(rss / 2**30, 2),
+        "bf16": bool(getattr(services.generator, "bf16", False)),
+        "int8_decode": bool(getattr(services.generator, "int8_decode", False)),
+    }
+    if args.baseline and result["int8_decode"]:
+        # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
+        from rag.generate import TransformersGenerator
+
+        pipeline.generator = TransformersGenerator(services.settings.model_copy(update={"llm_int8_decode": "off"}))
+        result["baseline_dense_decode"] = time_answers(pipeline, queries[: 1 + args.questions])
+        base = result["baseline_dense_decode"]["decode_tokens_per_s_pooled"]
+        if base:
+            result["decode_speedup"] = round(ours["decode_tokens_per_s_pooled"] / base, 2)
+    print(json.dumps(result))
     return 0
 
 

@@ -275,6 +275,8 @@ class Indexer:
         plans: list[_Plan] = []
         with self.write_lock():
             store = self.active_store()
+            # One lookup for the whole group (not one per file): which chunks Chroma already has.
+            in_store = store.existing_ids([c.id for prep in group for c in prep.chunks])
             for prep in group:
                 if prep.error is not None:
                     results[prep.source] = prep.error
@@ -286,7 +288,7 @@ class Indexer:
                 if prev and prev.sha256 == sha and len(store.existing_ids(sorted(old_ids))) == len(old_ids):
                     results[prep.source] = FileResult(prep.source, "unchanged", chunks=prev.chunks)
                     continue
-                have = store.existing_ids([c.id for c in prep.chunks])
+                have = {c.id for c in prep.chunks if c.id in in_store}
                 plans.append(_Plan(prep, sha, prev, old_ids, [c for c in prep.chunks if c.id not in have], have))
             if plans:
                 new = [c for plan in plans for c in plan.new]

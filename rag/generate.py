@@ -14,12 +14,15 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from rag.config import Settings
 from rag.models import offline_by_default, pick_device, resolve_llm, resolve_lora_adapter, use_bf16
+from rag.prompting import abstain_message
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -84,6 +87,104 @@ def merge_adapter(model: Any, adapter: str) -> Any:
     return peft_model.merge_and_unload()
 
 
+@dataclass
+class GenerationStats:
+    """What the last :meth:`TransformersGenerator.stream` did, timed inside generate().
+
+    ``prefill_s``: from the call to the first new token (prompt forward pass + first step);
+    ``decode_s``: from the first to the last new token, so decode speed is
+    ``(new_tokens - 1) / decode_s``.
+    """
+
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return (self.new_tokens - 1) / self.decode_s if self.new_tokens > 1 and self.decode_s > 0 else 0.0
+
+
+def _timed_streamer(tokenizer: Any, stats: GenerationStats, **kwargs: Any) -> Any:
+    """A TextIteratorStreamer that also stamps each new token (generate() calls put() once
+    with the prompt, then once per new token)."""
+    from transformers import TextIteratorStreamer
+
+    class TimedStreamer(TextIteratorStreamer):
+        def __init__(self) -> None:
+            super().__init__(tokenizer, **kwargs)
+            self.t0 = time.perf_counter()
+            self.t_first = 0.0
+            self.seen_prompt = False
+
+        def put(self, value: Any) -> None:
+            now = time.perf_counter()
+            if not self.seen_prompt:
+                self.seen_prompt = True
+                stats.prompt_tokens = int(value.shape[-1])
+            else:
+                stats.new_tokens += int(value.numel())
+                if not self.t_first:
+                    self.t_first = now
+                    stats.prefill_s = now - self.t0
+                stats.decode_s = now - self.t_first
+            super().put(value)
+
+    return TimedStreamer()
+
+
+def abstention_prefix(tokenizer: Any, abstain: str, length: int = 2) -> list[int]:
+    """The first ``length`` token ids of the abstention phrase, as the model writes it at the
+    start of its turn."""
+    ids: list[int] = tokenizer(abstain, add_special_tokens=False)["input_ids"]
+    return ids[:length]
+
+
+def gate_abstention(scores: Any, generated: list[int], prefix: Sequence[int], min_prob: float, joint: float) -> float:
+    """One decoding step of the abstention gate; edits ``scores`` (1, vocab) in place.
+
+    The model may start the abstention phrase only if it is at least ``min_prob`` sure of it:
+    the joint probability of the phrase's first tokens (``prefix``), step by step. Below that,
+    the last prefix token is forbidden and the model writes its best answer instead, which the
+    app's citation check then verifies. Returns the running joint probability (1.0 to start;
+    0.0 once the output has left the prefix).
+
+    >>> import torch
+    >>> scores = torch.log(torch.tensor([[0.3, 0.7]]))  # token 0 starts the abstention
+    >>> round(gate_abstention(scores, [], [0, 1], 0.5, 1.0), 2)  # step 0: P(token 0) = 0.3, allowed
+    0.3
+    >>> scores = torch.log(torch.tensor([[0.2, 0.8]]))
+    >>> round(gate_abstention(scores, [0], [0, 1], 0.5, 0.3), 2), scores[0, 1].item()  # 0.3*0.8 < 0.5
+    (0.24, -inf)
+    """
+    step = len(generated)
+    if step >= len(prefix) or joint == 0.0 or list(generated) != list(prefix[:step]):
+        return 0.0
+    import torch
+
+    p = float(torch.softmax(scores[0].float(), dim=-1)[prefix[step]])
+    joint *= p
+    if step == len(prefix) - 1 and joint < min_prob:
+        scores[0, prefix[step]] = -float("inf")
+    return joint
+
+
+def _abstention_processor(prefix: list[int], prompt_len: int, min_prob: float) -> Any:
+    from transformers import LogitsProcessor
+
+    class AbstentionGate(LogitsProcessor):
+        def __init__(self) -> None:
+            self.joint = 1.0
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            if self.joint:
+                self.joint = gate_abstention(scores, input_ids[0, prompt_len:].tolist(), prefix, min_prob, self.joint)
+            return scores
+
+    return AbstentionGate()
+
+
 class TransformersGenerator:
     """Implements :class:`rag.interfaces.Generator` with an in-process model.
 
@@ -107,9 +208,16 @@ class TransformersGenerator:
         # about the fp32 speed, in half the memory.
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.int8_decode = False
+        if settings.llm_int8_decode == "on" or (settings.llm_int8_decode == "auto" and self.device == "cpu"):
+            from rag.quantize import quantize_for_decode
+
+            self.int8_decode = quantize_for_decode(self.model) > 0
         self.torch = torch
         # One generation at a time: parallel decodes on 2 cores only slow each other down.
         self._lock = threading.Lock()
+        self.last_stats = GenerationStats()
+        self._abstain_prefix = abstention_prefix(self.tokenizer, abstain_message())
 
     def _inputs(self, messages: list[dict[str, str]]) -> Any:
         enc = self.tokenizer.apply_chat_template(
@@ -118,10 +226,11 @@ class TransformersGenerator:
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+        from transformers import LogitsProcessorList
 
         inputs = self._inputs(messages)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        stats = GenerationStats()
+        streamer = _timed_streamer(self.tokenizer, stats, skip_prompt=True, skip_special_tokens=True, timeout=300)
         s = self.settings
         kwargs: dict[str, Any] = dict(
             **inputs,
@@ -134,6 +243,10 @@ class TransformersGenerator:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=0.9)
         else:
             kwargs.update(do_sample=False)
+        if s.abstain_min_prob > 0 and self._abstain_prefix:
+            prompt_len = int(inputs["input_ids"].shape[-1])
+            gate = _abstention_processor(self._abstain_prefix, prompt_len, s.abstain_min_prob)
+            kwargs["logits_processor"] = LogitsProcessorList([gate])
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -149,6 +262,7 @@ class TransformersGenerator:
             t.start()
             yield from streamer
             t.join()
+            self.last_stats = stats
         if errors:
             raise RuntimeError(f"generation failed: {errors[0]}") from errors[0]
 

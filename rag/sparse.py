@@ -47,11 +47,11 @@ def detect_language(text: str) -> Language:
     >>> detect_language("에펠탑은 1889년에 완공되었다.")
     'ko'
     """
-    letters = _LETTER.findall(text)
-    if not letters:
+    if _HANGUL.search(text) is None:  # the common case, one scan and no lists
         return "en"
-    hangul = sum(1 for ch in letters if _HANGUL.match(ch))
-    return "ko" if hangul / len(letters) >= 0.3 else "en"
+    letters = len(_LETTER.findall(text))
+    hangul = len(_HANGUL.findall(text))
+    return "ko" if hangul / letters >= 0.3 else "en"
 
 
 @lru_cache(maxsize=1)
@@ -192,9 +192,7 @@ class BM25Index:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
-    def search(
-        self, query_tokens: Sequence[str], k: int, mask: npt.NDArray[np.bool_] | None = None
-    ) -> list[SparseHit]:
+    def search(self, query_tokens: Sequence[str], k: int, mask: npt.NDArray[np.bool_] | None = None) -> list[SparseHit]:
         """Top-``k`` texts with a positive score, best first; ``mask`` limits the candidates."""
         s = self.scores(query_tokens)
         if mask is not None:

@@ -298,6 +298,8 @@ def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[
             "retrieval_mode": s.retrieval_mode,
             "reranker_model": s.reranker_model,
             "bf16": s.bf16,
+            "llm_int8_decode": s.llm_int8_decode,
+            "abstain_min_prob": s.abstain_min_prob,
         },
         "variants": {
             label: {

@@ -271,8 +271,12 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by mode")
     p.add_argument("--depth", type=int, default=200, help="chunks retrieved per list (>= 100 documents)")
     p.add_argument("--rerank-top-n", type=int, default=0, help="chunks the reranker re-scores (default: setting)")
-    p.add_argument("--reranker", default="", help="cross-encoder for hybrid+rerank (default: RAG_RERANKER_MODEL, "
-                   "or the shipped models/reranker when that is 'none')")
+    p.add_argument(
+        "--reranker",
+        default="",
+        help="cross-encoder for hybrid+rerank (default: RAG_RERANKER_MODEL, "
+        "or the shipped models/reranker when that is 'none')",
+    )
     p.add_argument("--limit-queries", type=int, default=0, help="evaluate a random sample of queries (0 = all)")
     p.add_argument("--limit-docs", type=int, default=0, help="index the relevant docs + others up to this many")
     p.add_argument("--home", default="", help="keep the index here instead of a temporary folder")

@@ -110,9 +110,7 @@ def _optimizer(model: Any, args: argparse.Namespace, steps: int) -> tuple[Any, A
 
     head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
     body = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
-    opt = torch.optim.AdamW(
-        [{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01
-    )
+    opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01)
     return opt, get_linear_schedule_with_warmup(opt, max(1, int(0.1 * steps)), steps)
 
 
@@ -250,9 +248,17 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
                           f"{reranked:.4f}): a few hundred CPU steps, mostly on SQuAD, teach question-answer "
                           "matching but not NFCorpus' topical relevance. The app therefore ships with "
                           "`RAG_RERANKER_MODEL=none`; set it to `packaged` to use this model."]  # fmt: skip
-    lines += ["", "## Use", "", "```python", "from sentence_transformers.cross_encoder import CrossEncoder",
-              "model = CrossEncoder('models/reranker')",
-              "model.predict([('what lowers cholesterol?', 'Oats contain beta-glucan, which ...')])", "```", ""]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from sentence_transformers.cross_encoder import CrossEncoder",
+        "model = CrossEncoder('models/reranker')",
+        "model.predict([('what lowers cholesterol?', 'Oats contain beta-glucan, which ...')])",
+        "```",
+        "",
+    ]
     (out / "README.md").write_text("\n".join(lines))
     return out / "README.md"
 

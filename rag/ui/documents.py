@@ -47,10 +47,7 @@ def render_results(results: Sequence[FileResult]) -> None:
     done = [r for r in results if r.status != "failed"]
     if done:
         st.dataframe(
-            [
-                {"File": r.source, "Result": r.status, "Chunks": r.chunks, "Newly embedded": r.embedded}
-                for r in done
-            ],
+            [{"File": r.source, "Result": r.status, "Chunks": r.chunks, "Newly embedded": r.embedded} for r in done],
             hide_index=True,
         )
     for r in results:
@@ -117,7 +114,10 @@ def delete_section(services: Services, docs: Sequence[IndexedDocument]) -> None:
     by_id = {d.doc_id: d for d in docs}
     with st.form("delete_document", clear_on_submit=True):
         doc_id = st.selectbox(
-            "Document", options=list(by_id), index=None, format_func=lambda i: by_id[i].source,
+            "Document",
+            options=list(by_id),
+            index=None,
+            format_func=lambda i: by_id[i].source,
             placeholder="Choose a document",
         )
         admin = is_admin()

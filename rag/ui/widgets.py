@@ -19,7 +19,7 @@ from rag.types import Answer, Citation
 from rag.ui.state import ADMIN_LIMIT_KEY, ADMIN_OK, is_admin, login_limiter
 
 HOW_TO_ENABLE_ADMIN = (
-    "Set the environment variable `RAG_ADMIN_PASSWORD`, or add `admin_password = \"...\"` "
+    'Set the environment variable `RAG_ADMIN_PASSWORD`, or add `admin_password = "..."` '
     "to `.streamlit/secrets.toml`, then restart the app."
 )
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$])")

@@ -58,7 +58,9 @@ def running_server(root: Path) -> Iterator[ChromaServer]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(exe), "run", "--path", str(root / "db"), "--host", HOST, "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -205,9 +207,7 @@ def test_token_is_sent_as_a_bearer_header(server_settings: Settings) -> None:
     assert session.headers["x-chroma-token"] == "s3cret" and "authorization" not in session.headers
 
 
-def test_real_models_answer_from_a_server(
-    server_settings: Settings, real_embedder: Any, real_generator: Any
-) -> None:
+def test_real_models_answer_from_a_server(server_settings: Settings, real_embedder: Any, real_generator: Any) -> None:
     settings = server_settings.model_copy(update={"chunk_tokens": 200, "chunk_overlap_tokens": 40})
     services = Services(settings, embedder=real_embedder, generator=real_generator)
     [result] = services.indexer.ingest_paths([SAMPLES / "eiffel_tower.pdf"])

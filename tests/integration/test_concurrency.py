@@ -22,9 +22,7 @@ REINDEXES = 3
 
 
 def _doc(i: int) -> str:
-    return "\n\n".join(
-        " ".join([f"topic{i}", *(f"t{i}_{j}_{k}" for k in range(25))]) + "." for j in range(4)
-    )
+    return "\n\n".join(" ".join([f"topic{i}", *(f"t{i}_{j}_{k}" for k in range(25))]) + "." for j in range(4))
 
 
 def test_eight_sessions_ask_while_reindex_runs(tmp_path: Path) -> None:
@@ -90,7 +88,11 @@ def test_app_sees_documents_indexed_by_another_process(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     cli = subprocess.run(
         [sys.executable, "-m", "tests.crash_worker", str(home), "ingest", str(docs)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert cli.returncode == 0, cli.stderr
     probe = _doc(2).split("\n\n")[1]

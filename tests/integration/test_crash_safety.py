@@ -82,8 +82,10 @@ def test_sigkill_during_ingest_and_reindex_loses_nothing(tmp_path: Path) -> None
         p.wait()
         kills_mid_work += alive
         report = _verify(home, safe)
-        log.append(f"round {r}: {args[0]} killed after {delay:.2f}s ({'mid-work' if alive else 'already done'}): "
-                   f"removed {report['removed']}")
+        log.append(
+            f"round {r}: {args[0]} killed after {delay:.2f}s ({'mid-work' if alive else 'already done'}): "
+            f"removed {report['removed']}"
+        )
         assert report["missing"] == 0, (log, report)
         assert all(report["answerable"].values()), (log, report)  # type: ignore[attr-defined]
         assert report["chroma_chunks"] == report["registry_chunks"], (log, report)

@@ -77,3 +77,43 @@ def test_embedder_is_offline_minilm(real_embedder: Any) -> None:
     v = real_embedder.embed_documents(["a cat sat", "a kitten sat", "stock market crash"])
     assert v.shape == (3, 384)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+
+
+def test_token_counter_matches_the_tokenizer_exactly(real_embedder: Any) -> None:
+    """The word-cached count the splitter uses equals the tokenizer's own count, on prose,
+    odd whitespace, control characters, CJK, accents, URLs and over-long words."""
+    tok = real_embedder.model.tokenizer
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*")) if p.suffix in {".md", ".txt", ".html"}]
+    texts += [
+        "Tab\tnew\nline\r\nnbsp\u00a0thin\u2009ideographic\u3000line-sep\u2028para\u2029end",
+        "ctrl\x0bvt\x0cff\x85nel\x00nul zero\u200bwidth soft\u00adhyphen",
+        "東京タワーは1958年に完成した。 에펠탑은 1889년에 완공되었다. Ünïcödé café naïve",
+        "https://example.com/a_b?c=d&e=f#g x" * 3 + " " + "a" * 150 + " don't-stop (yes) [1], 3.14",
+        "",
+    ]
+    for text in texts:
+        expected = len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])
+        assert real_embedder.count_tokens(text) == expected, text[:80]
+    assert real_embedder.count_tokens(texts[-2]) == real_embedder.count_tokens(texts[-2])  # cached path
+
+
+def test_abstention_gate_lets_the_model_refuse_only_when_sure(real_generator: Any) -> None:
+    """RAG_ABSTAIN_MIN_PROB: 0 leaves the refusal to greedy decoding; 1 forbids the model to
+    start the abstention phrase at all (it must write an answer for the citation check)."""
+    from rag.prompting import build_messages, load_template
+    from rag.types import Chunk
+
+    text = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen in the chloroplasts."
+    chunk = Chunk("c1", "d1", "photosynthesis.txt", None, 0, len(text), text)
+    messages = build_messages("Who won the football world cup in 1998?", [chunk], load_template())
+    saved = real_generator.settings
+    try:
+        answers = {}
+        for min_prob in (0.0, 1.0):
+            real_generator.settings = saved.model_copy(update={"abstain_min_prob": min_prob, "max_new_tokens": 16})
+            answers[min_prob] = "".join(real_generator.stream(messages)).strip()
+    finally:
+        real_generator.settings = saved
+    abstain = abstain_message()
+    assert answers[0.0].startswith(abstain[:20]), answers  # the adapter refuses by itself here
+    assert not answers[1.0].startswith(abstain[:15]), answers

@@ -21,9 +21,7 @@ def test_doctests() -> None:
 def test_highlight_escapes_every_part() -> None:
     text = "<b>bold</b> & <script>alert(1)</script> end"
     out = highlight_html(text, (text.index("<script>"), text.index(" end")))
-    assert out == (
-        "&lt;b&gt;bold&lt;/b&gt; &amp; <mark>&lt;script&gt;alert(1)&lt;/script&gt;</mark> end"
-    )
+    assert out == ("&lt;b&gt;bold&lt;/b&gt; &amp; <mark>&lt;script&gt;alert(1)&lt;/script&gt;</mark> end")
 
 
 def test_highlight_clamps_bad_spans() -> None:

@@ -117,9 +117,7 @@ def test_reconcile_removes_orphans_and_half_built_collections(fake_services: Ser
     assert idx.active_store().count() == len(idx.registry.chunk_ids())
 
 
-def test_query_holding_a_dropped_collection_retries_on_the_new_one(
-    fake_services: Services, tmp_path: Path
-) -> None:
+def test_query_holding_a_dropped_collection_retries_on_the_new_one(fake_services: Services, tmp_path: Path) -> None:
     from rag.retrieve import DenseRetriever
     from rag.store import CollectionGone
 

@@ -71,7 +71,7 @@ def test_custom_max_chars() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["../../x.md", "..\\..\\x.md", "\x00", "/", "\\", ".", "....", "a/../../b", "<>:\"|?*", "\u202e"]
+    "name", ["../../x.md", "..\\..\\x.md", "\x00", "/", "\\", ".", "....", "a/../../b", '<>:"|?*', "\u202e"]
 )
 def test_never_a_path_never_empty_never_hidden(name: str) -> None:
     out = safe_filename(name)
