@@ -275,17 +275,20 @@ class Indexer:
         plans: list[_Plan] = []
         with self.write_lock():
             store = self.active_store()
-            # One lookup for the whole group (not one per file): which chunks Chroma already has.
-            in_store = store.existing_ids([c.id for prep in group for c in prep.chunks])
+            looked: list[tuple[_Prepared, str, IndexedDocument | None, set[str]]] = []
             for prep in group:
                 if prep.error is not None:
                     results[prep.source] = prep.error
                     continue
                 doc_id = prep.chunks[0].doc_id
-                sha = sha256_bytes(prep.data)
                 prev = self.registry.get(doc_id)
-                old_ids = self.registry.chunk_ids(doc_id) if prev else set()
-                if prev and prev.sha256 == sha and len(store.existing_ids(sorted(old_ids))) == len(old_ids):
+                looked.append((prep, sha256_bytes(prep.data), prev, self.registry.chunk_ids(doc_id) if prev else set()))
+            # One Chroma lookup for the whole group (not one or two per file): which of the new
+            # chunks, and of the chunks the registry lists for these documents, it already has.
+            wanted = {c.id for prep, *_ in looked for c in prep.chunks}.union(*(old for *_, old in looked))
+            in_store = store.existing_ids(sorted(wanted))
+            for prep, sha, prev, old_ids in looked:
+                if prev and prev.sha256 == sha and old_ids <= in_store:
                     results[prep.source] = FileResult(prep.source, "unchanged", chunks=prev.chunks)
                     continue
                 have = {c.id for c in prep.chunks if c.id in in_store}
