@@ -26,7 +26,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "nfcorpus"
 
 
 def time_answers(pipeline: Any, queries: list[str]) -> dict[str, Any]:
@@ -81,7 +80,10 @@ def main() -> int:
     import psutil
 
     from rag.config import Settings
+    from rag.eval.datasets import datasets_dir
     from rag.services import Services
+
+    nfcorpus = datasets_dir() / "nfcorpus"
 
     services = Services(Settings(home=args.home, _env_file=None))  # type: ignore[call-arg]
     if services.document_count() < args.docs:
@@ -92,7 +94,7 @@ def main() -> int:
             [
                 sys.executable,
                 str(Path(__file__).parent / "export_corpus.py"),
-                str(SHARED),
+                str(nfcorpus),
                 str(docs),
                 "--limit",
                 str(args.docs),
@@ -105,8 +107,8 @@ def main() -> int:
         print(f"indexed in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     pipeline = services.pipeline  # loads the generator
     queries = []
-    with open(SHARED / "queries.jsonl", encoding="utf-8") as fh:
-        test_ids = {line.split("\t")[0] for line in (SHARED / "qrels" / "test.tsv").read_text().splitlines()[1:]}
+    with open(nfcorpus / "queries.jsonl", encoding="utf-8") as fh:
+        test_ids = {line.split("\t")[0] for line in (nfcorpus / "qrels" / "test.tsv").read_text().splitlines()[1:]}
         for line in fh:
             q = json.loads(line)
             if q["_id"] in test_ids:

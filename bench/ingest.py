@@ -92,11 +92,14 @@ def grounded(files: list[Path], home: Path) -> dict[str, float]:
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--docs", type=int, default=1000)
-    p.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/nfcorpus")
+    p.add_argument("--corpus", type=Path, default=None, help="BEIR folder (default: NFCorpus in the datasets folder)")
     args = p.parse_args()
+    from rag.eval.datasets import datasets_dir
+
+    corpus = args.corpus or datasets_dir() / "nfcorpus"
     with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
         root = Path(tmp)
-        files = export(args.corpus, root / "docs", args.docs)
+        files = export(corpus, root / "docs", args.docs)
         ours = grounded(files, root)
         base = baseline(files, root)
     print(

@@ -349,9 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         api_key = settings.openai_api_key.get_secret_value()
 
     from rag.generate import TransformersGenerator
+    from rag.models import in_passing_thread
 
     t0 = time.perf_counter()
-    generator = TransformersGenerator(settings)
+    # Loaded off the main thread, which then only accepts connections: torch runs only in the
+    # request threads (see in_passing_thread for why that matters on a small CPU).
+    generator = in_passing_thread(lambda: TransformersGenerator(settings))
     log.info("loaded %s in %.1f s (from %s)", generator.name, time.perf_counter() - t0, generator.loaded_from)
     server = OpenAICompatibleServer(generator, args.host, args.port, args.model_name, api_key)
     if not api_key and args.host not in ("127.0.0.1", "localhost", "::1"):

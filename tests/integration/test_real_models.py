@@ -117,3 +117,39 @@ def test_abstention_gate_lets_the_model_refuse_only_when_sure(real_generator: An
     abstain = abstain_message()
     assert answers[0.0].startswith(abstain[:20]), answers  # the adapter refuses by itself here
     assert not answers[1.0].startswith(abstain[:15]), answers
+
+
+def test_stream_decodes_exactly_what_generate_would(real_generator: Any) -> None:
+    """stream() runs its own decode loop in the caller's thread (rag.generate.next_tokens); with
+    the same processors it must produce token for token what model.generate() produces."""
+    import threading
+
+    import torch
+
+    from rag.prompting import build_messages, load_template
+    from rag.types import Chunk
+
+    text = "The Eiffel Tower is made of wrought iron. It was completed in 1889 for the World's Fair."
+    chunk = Chunk("c1", "d1", "eiffel.pdf", 1, 0, len(text), text)
+    messages = build_messages("When was the Eiffel Tower completed?", [chunk], load_template())
+    inputs = real_generator._inputs(messages)
+    n_prompt = int(inputs["input_ids"].shape[-1])
+    s = real_generator.settings
+    with torch.inference_mode():
+        out = real_generator.model.generate(
+            **inputs,
+            max_new_tokens=s.max_new_tokens,
+            do_sample=False,
+            logits_processor=real_generator._processors(n_prompt),
+            pad_token_id=real_generator.tokenizer.eos_token_id,
+        )
+    expected = real_generator.tokenizer.decode(out[0, n_prompt:], skip_special_tokens=True)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append("".join(real_generator.stream(messages))))
+    reader.start()  # as Streamlit's script thread reads it
+    reader.join()
+    assert got == [expected]
+    assert "1889" in expected
+    stats = real_generator.last_stats
+    assert stats.prompt_tokens == n_prompt
+    assert stats.new_tokens == out.shape[-1] - n_prompt
