@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[Path] = []
     results = services.indexer.ingest_paths(args.paths, progress, skipped)
     bar.close()
+    services.sparse.wait_refreshed()  # the BM25 snapshot is saved before we exit: the app loads it
     seconds = time.perf_counter() - t0
     for r in results:
         if r.status == "indexed":

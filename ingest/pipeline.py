@@ -133,6 +133,9 @@ class Indexer:
         self.catalog = catalog
         self.registry = registry
         self.splitter = make_splitter(embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        # Called after each change to the index (an ingest call, a delete, a re-index): Services
+        # uses it to rebuild BM25 in the background, off the next question's path.
+        self.on_change: Callable[[], None] | None = None
         settings.files_dir.mkdir(parents=True, exist_ok=True)
         if self.registry.get_meta(ACTIVE_KEY) is None:
             self.registry.set_meta(ACTIVE_KEY, generation_name(1))
@@ -150,6 +153,10 @@ class Indexer:
 
     def _wrote(self, version: str) -> None:
         self.catalog.seen_version = version  # our own write is already visible to our client
+
+    def _changed(self) -> None:
+        if self.on_change is not None:  # cheap when nothing changed: BM25 is keyed by the registry version
+            self.on_change()
 
     def active_store(self) -> ChromaStore:
         """The live collection, for writers (created if it does not exist yet)."""
@@ -227,14 +234,19 @@ class Indexer:
                 break
         if progress:
             progress(len(files), len(files), "done")
+        self._changed()
         return results
 
     def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
-        return self._commit([self._prepare(path=path, source=source)])[0]
+        results = self._commit([self._prepare(path=path, source=source)])
+        self._changed()
+        return results[0]
 
     def ingest_bytes(self, data: bytes, source: str) -> FileResult:
         """Index an uploaded file's bytes under the (already sanitised) name ``source``."""
-        return self._commit([self._prepare(data=data, source=source)])[0]
+        results = self._commit([self._prepare(data=data, source=source)])
+        self._changed()
+        return results[0]
 
     def _prepare(self, path: Path | None = None, data: bytes | None = None, source: str | None = None) -> _Prepared:
         """Load and chunk one file (pure CPU work, safe to run beside the embedder)."""
@@ -326,7 +338,8 @@ class Indexer:
             self.active_store().delete(sorted(ids))
             if not self.registry.sha_in_use(doc.sha256):
                 Path(doc.stored_path).unlink(missing_ok=True)
-            return True
+        self._changed()
+        return True
 
     # --- re-index ----------------------------------------------------------
     def reindex(self, progress: Progress | None = None) -> ReindexReport:
@@ -378,6 +391,7 @@ class Indexer:
             self.catalog.drop(old.name)
         if progress:
             progress(len(docs), len(docs), "done")
+        self._changed()
         return ReindexReport(len(docs), total_chunks, tuple(failed), time.perf_counter() - t0, new_name)
 
     def _copy_chunks(self, src: ChromaStore, dst: ChromaStore, ids: Sequence[str]) -> None:

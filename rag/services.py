@@ -58,6 +58,7 @@ class Services:
         self.sparse = SparseSearcher(
             self.registry.sparse_rows, self.registry.version, self._texts, snapshot_dir=settings.bm25_dir
         )
+        self.indexer.on_change = self.sparse.refresh_soon
         self.retriever = HybridRetriever(
             DenseRetriever(embedder, self._active_store, settings.min_relevance),
             self.sparse,

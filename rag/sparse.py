@@ -232,6 +232,39 @@ class SparseSearcher:
         self.snapshot_dir = snapshot_dir
         self._lock = threading.Lock()
         self._built: tuple[str, BM25Index, npt.NDArray[np.str_]] | None = None
+        self._refresh_lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+        self._refresh_again = False
+
+    def refresh_soon(self) -> None:
+        """Rebuild (or load) the index for the current version in a background thread, so the
+        first question after an ingest does not pay for it (1.3 s at 14k chunks, 14 s at 104k,
+        measured). Calls while a rebuild runs are merged into one more rebuild after it. A query
+        arriving mid-rebuild waits for it, as it would have without this."""
+        with self._refresh_lock:
+            if self._refresher is not None:
+                self._refresh_again = True
+                return
+            self._refresher = threading.Thread(target=self._refresh_loop, name="bm25-refresh", daemon=True)
+            self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        while True:
+            try:
+                self.index()
+            except Exception:  # only a warm-up: the next query rebuilds and reports any error
+                log.warning("background BM25 refresh failed", exc_info=True)
+            with self._refresh_lock:
+                if not self._refresh_again:
+                    self._refresher = None
+                    return
+                self._refresh_again = False
+
+    def wait_refreshed(self, timeout: float | None = None) -> None:
+        """Block until no background refresh is running (tests, and the CLI before it exits)."""
+        t = self._refresher
+        if t is not None:
+            t.join(timeout)
 
     def index(self) -> tuple[BM25Index, npt.NDArray[np.str_]]:
         """-> (index, doc id of each indexed chunk) for the current version."""

@@ -4,7 +4,9 @@ and the rerank stage in the pipeline (fake engines, real Chroma and bm25s)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +131,48 @@ def test_another_process_view_loads_the_snapshot(fake_services: Services, tmp_pa
     other = Services(fake_services.settings, embedder=HashEmbedder(), generator=EchoGenerator())
     other.sparse._rows = lambda: pytest.fail("rebuilt instead of loading the snapshot")
     assert _bm25_sources(other, "quasars") == ["a.txt"]
+
+
+def test_bm25_is_rebuilt_in_the_background_after_each_change(fake_services: Services, tmp_path: Path) -> None:
+    """The first question after an ingest, a delete or a re-index finds BM25 already built for
+    the new index version (and its snapshot saved), instead of building it itself."""
+    sparse = fake_services.sparse
+
+    def built_version() -> str | None:
+        sparse.wait_refreshed(timeout=30)
+        return sparse._built[0] if sparse._built else None
+
+    a = _write(tmp_path / "a.txt", "Glaciers carve fjords.")
+    fake_services.indexer.ingest_paths([tmp_path])
+    assert built_version() == fake_services.registry.version()
+    assert [p.name for p in fake_services.settings.bm25_dir.iterdir()] == [fake_services.registry.version()]
+    before = fake_services.registry.version()
+    _write(a, "Volcanoes build islands.")
+    fake_services.indexer.ingest_file(a)
+    assert built_version() == fake_services.registry.version() != before
+    doc = next(iter(fake_services.registry.documents()))
+    fake_services.indexer.delete(doc.doc_id)
+    assert built_version() == fake_services.registry.version()
+    assert _bm25_sources(fake_services, "volcano") == []
+
+
+def test_refresh_requests_during_a_rebuild_are_merged(fake_services: Services) -> None:
+    sparse = fake_services.sparse
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow_index() -> Any:
+        calls.append(1)
+        release.wait(10)
+
+    sparse.index = slow_index  # type: ignore[method-assign]
+    sparse.refresh_soon()
+    for _ in range(5):  # while the first rebuild runs: one more, not five
+        sparse.refresh_soon()
+    release.set()
+    sparse.wait_refreshed(timeout=10)  # the same thread runs the merged second rebuild
+    assert len(calls) == 2
+    assert sparse._refresher is None
 
 
 def test_registry_from_before_bm25_is_migrated_and_backfilled(tmp_path: Path) -> None:
