@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from rag.config import Settings
 from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Reranker
-from rag.models import autocast, offline_by_default, pick_device, resolve_reranker, use_bf16
+from rag.models import offline_by_default, pick_device, resolve_reranker, use_bf16
 from rag.types import ScoredChunk
 
 
@@ -33,19 +34,29 @@ class CrossEncoderReranker:
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
         self.batch_size = settings.rerank_batch_size
-        # The shipped weights are fp16 on disk (size); compute in fp32 (+ bf16 autocast where fast).
+        # The shipped weights are fp16 on disk (size). Computed with bf16 *weights* where the CPU
+        # has native bf16, as the embedder is (no autocast re-casting every weight per batch), else
+        # fp32; batches padded to a multiple of 16 tokens on CPU (torch's flash-attention kernel is
+        # up to 2x slower at odd lengths; padding is masked out). 30 NFCorpus pairs, measured:
+        # fp32 + autocast at 256 tokens 765 ms, bf16 weights 719 ms, bf16 at 160 tokens 401 ms.
         self.model = CrossEncoder(
             self.path,
             device=self.device,
             max_length=settings.reranker_max_length,
-            model_kwargs={"dtype": torch.float32},
+            model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
-        self._lock = threading.Lock()  # one forward pass at a time (autocast state is per thread)
+        first: Any = self.model[0] if len(self.model) else None
+        processing = getattr(first, "processing_kwargs", None)
+        if self.device == "cpu" and isinstance(processing, dict):
+            text_kwargs = dict(processing.get("text", {}))
+            text_kwargs.setdefault("pad_to_multiple_of", 16)
+            first.processing_kwargs = {**processing, "text": text_kwargs}
+        self._lock = threading.Lock()  # one forward pass at a time: two on 2 cores slow each other down
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
         if not passages:
             return []
-        with self._lock, autocast(self.device, self.bf16):
+        with self._lock:
             out = self.model.predict(
                 [(question, p) for p in passages],
                 batch_size=self.batch_size,
