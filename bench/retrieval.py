@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.config import REPO_ROOT, Settings
+from rag.config import Settings
+from rag.eval.datasets import datasets_dir
 from rag.eval.retrieval import beir_task, evaluate_task
 
 TARGET_MS = 300.0
@@ -31,7 +32,7 @@ TARGET_MS = 300.0
 def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--beir", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "nfcorpus")
+    p.add_argument("--beir", type=Path, default=datasets_dir() / "nfcorpus")
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--sizes", default="300,0", help="documents per index, comma-separated (0 = all)")
     p.add_argument("--rerank-top-n", type=int, default=30)
