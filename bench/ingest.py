@@ -107,7 +107,7 @@ def main() -> int:
         json.dumps(
             {
                 "files": len(files),
-                "corpus": str(args.corpus),
+                "corpus": str(corpus),
                 "baseline_langchain": base,
                 "grounded": ours,
                 "speedup": round(ours["chunks_per_s"] / base["chunks_per_s"], 2),
