@@ -6,7 +6,7 @@ Indexes NFCorpus documents into HOME (reused when it already holds them), loads 
 model once, then asks NFCorpus test queries through the full pipeline and prints one JSON
 object: index size, time to first token (p50/max, from the question to the first streamed
 piece: retrieval + prompt prefill), decode speed (new tokens after the first / time from the
-first to the last new token, stamped inside generate()), and the process RSS with all models
+first to the last new token, stamped in the generator's decode loop), and the process RSS with all models
 loaded. The baseline, measured after it in the same run on the same questions, is the same
 generator decoding with its dense bf16 weights (``RAG_LLM_INT8_DECODE=off``; skip it with
 ``--no-baseline``).
@@ -50,7 +50,7 @@ def time_answers(pipeline: Any, queries: list[str]) -> dict[str, Any]:
             abstained += 1  # nothing relevant: no generation to time
             continue
         ttft.append((first or end) - t0)
-        stats = pipeline.generator.last_stats  # timed inside generate(): real token count
+        stats = pipeline.generator.last_stats  # timed in the decode loop: real token count
         if stats.new_tokens > 1:
             decode.append(stats.tokens_per_s)
             decode_total[0] += stats.new_tokens - 1

@@ -238,15 +238,16 @@ class Indexer:
         return results
 
     def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
-        results = self._commit([self._prepare(path=path, source=source)])
-        self._changed()
-        return results[0]
+        return self._commit_one(self._prepare(path=path, source=source))
 
     def ingest_bytes(self, data: bytes, source: str) -> FileResult:
         """Index an uploaded file's bytes under the (already sanitised) name ``source``."""
-        results = self._commit([self._prepare(data=data, source=source)])
+        return self._commit_one(self._prepare(data=data, source=source))
+
+    def _commit_one(self, prep: _Prepared) -> FileResult:
+        [result] = self._commit([prep])
         self._changed()
-        return results[0]
+        return result
 
     def _prepare(self, path: Path | None = None, data: bytes | None = None, source: str | None = None) -> _Prepared:
         """Load and chunk one file (pure CPU work, safe to run beside the embedder)."""

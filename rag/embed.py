@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.interfaces import Vectors
-from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
+from rag.models import offline_by_default, pad_batches_for_cpu_attention, pick_device, resolve_embedding_model, use_bf16
 
 # What BERT's normaliser and pre-tokeniser treat as whitespace (tokenizers' BertNormalizer:
 # \t \n \r, Unicode Zs, and U+2028/U+2029); other control characters are deleted, not split on.
@@ -97,15 +97,7 @@ class SentenceTransformerEmbedder:
             import torch
 
             self.model.to(torch.bfloat16)
-        first: Any = self.model[0] if len(self.model) else None
-        processing = getattr(first, "processing_kwargs", None)
-        if self.device == "cpu" and isinstance(processing, dict):
-            # Pad each batch to a multiple of 16 tokens: torch's CPU flash-attention kernel is up
-            # to 2x slower at odd lengths (a batch of 32 x 202 tokens took 41 ms per layer, 32 x 208
-            # took 23 ms). Padding is masked out, so the vectors do not change.
-            text_kwargs = dict(processing.get("text", {}))
-            text_kwargs.setdefault("pad_to_multiple_of", 16)
-            first.processing_kwargs = {**processing, "text": text_kwargs}
+        pad_batches_for_cpu_attention(self.model, self.device)
         # A separate copy for counting: chunking runs in a parsing thread beside encode(), and a
         # fast tokenizer shared by two threads can fail with "Already borrowed".
         self._counter = TokenCounter.for_tokenizer(self.model.tokenizer)

@@ -89,7 +89,7 @@ def merge_adapter(model: Any, adapter: str) -> Any:
 
 @dataclass
 class GenerationStats:
-    """What the last :meth:`TransformersGenerator.stream` did, timed inside generate().
+    """What the last :meth:`TransformersGenerator.stream` did, timed in its decode loop.
 
     ``prefill_s``: from the call to the first new token (prompt forward pass + first step);
     ``decode_s``: from the first to the last new token, so decode speed is
@@ -180,7 +180,6 @@ def next_tokens(
             scores = processors(ids, out.logits[:, -1, :].float())
             probs = torch.softmax(scores, dim=-1)
             token = torch.multinomial(probs, num_samples=1) if sample else scores.argmax(dim=-1, keepdim=True)
-        cache = out.past_key_values
         ids = torch.cat([ids, token], dim=-1)
         step_input = token
         tid = int(token)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rag.config import REPO_ROOT, Settings
 
@@ -216,6 +216,20 @@ def autocast(device: str, enabled: bool) -> Iterator[None]:
 
     with torch.autocast(device_type="cuda" if device == "cuda" else "cpu", dtype=torch.bfloat16):
         yield
+
+
+def pad_batches_for_cpu_attention(model: Any, device: str, multiple: int = 16) -> None:
+    """Make a sentence-transformers model (bi- or cross-encoder) pad each batch to a multiple of
+    ``multiple`` tokens when it runs on CPU: torch's CPU flash-attention kernel is up to 2x slower
+    at odd lengths (a batch of 32 x 202 tokens took 41 ms per layer, 32 x 208 took 23 ms).
+    Padding is masked out, so the outputs do not change. A no-op on GPU, or for a model whose
+    first module takes no tokenizer settings."""
+    first: Any = model[0] if len(model) else None
+    processing = getattr(first, "processing_kwargs", None)
+    if device == "cpu" and isinstance(processing, dict):
+        text_kwargs = dict(processing.get("text", {}))
+        text_kwargs.setdefault("pad_to_multiple_of", multiple)
+        first.processing_kwargs = {**processing, "text": text_kwargs}
 
 
 def in_passing_thread(fn: Callable[[], T]) -> T:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from rag.config import Settings
 from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Reranker
-from rag.models import offline_by_default, pick_device, resolve_reranker, use_bf16
+from rag.models import offline_by_default, pad_batches_for_cpu_attention, pick_device, resolve_reranker, use_bf16
 from rag.types import ScoredChunk
 
 
@@ -45,12 +44,7 @@ class CrossEncoderReranker:
             max_length=settings.reranker_max_length,
             model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
-        first: Any = self.model[0] if len(self.model) else None
-        processing = getattr(first, "processing_kwargs", None)
-        if self.device == "cpu" and isinstance(processing, dict):
-            text_kwargs = dict(processing.get("text", {}))
-            text_kwargs.setdefault("pad_to_multiple_of", 16)
-            first.processing_kwargs = {**processing, "text": text_kwargs}
+        pad_batches_for_cpu_attention(self.model, self.device)
         self._lock = threading.Lock()  # one forward pass at a time: two on 2 cores slow each other down
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
