@@ -2,7 +2,7 @@
 never on test: the dense and BM25 lists are computed once per query, then every setting is
 scored on them.
 
-    .venv/bin/python bench/tune_fusion.py --home /tmp/nf-index [--split dev] [--rerank]
+    .venv/bin/python bench/tune_fusion.py --home /tmp/nf-index [--split dev] [--rerank [--reranker DIR]]
 
 ``--home`` keeps the index (built on the first run through the app's ingest path) so the
 test-split evaluation can reuse it: ``python -m rag.eval retrieval --beir ... --home DIR``.
@@ -35,9 +35,10 @@ def main() -> int:
     p.add_argument("--depth", type=int, default=200)
     p.add_argument("--rerank", action="store_true", help="also sweep RAG_RERANK_KEEP_FIRST_STAGE")
     p.add_argument("--rerank-top-n", type=int, default=30)
+    p.add_argument("--reranker", default="packaged", help="with --rerank: the cross-encoder (folder or HF id)")
     args = p.parse_args()
     task = beir_task(args.beir, args.split)
-    settings = Settings(home=args.home, reranker_model="packaged" if args.rerank else "none")
+    settings = Settings(home=args.home, reranker_model=args.reranker if args.rerank else "none")
     services, doc_of, _results, _seconds = index_task(task, settings)
     hybrid = services.retriever
     dense = unfloored_dense(services)

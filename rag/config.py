@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         description="Cross-encoder that re-orders the candidates: 'packaged' (our MiniLM reranker in "
         "models/reranker/), a local folder or a Hugging Face cross-encoder id, or 'none' to skip this "
         "stage. Off by default: the reranker we could train on 2 CPU cores lowers nDCG@10 on NFCorpus "
-        "dev (0.327 hybrid -> 0.262 reranked; docs/retrieval.md), so it is opt-in until a better one ships.",
+        "dev (0.327 hybrid -> 0.310 reranked; docs/retrieval.md), so it is opt-in until a better one ships.",
     )
     rerank_top_n: int = Field(
         default=30, ge=1, description="How many fused candidates the cross-encoder re-scores (cost grows linearly)."

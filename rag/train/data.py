@@ -85,9 +85,17 @@ def nfcorpus_pairs(
     hard_negatives: int = 1,
     random_negatives: int = 2,
     seed: int = 0,
+    ranked_positives_only: bool = False,
 ) -> list[Pair]:
     """Pairs from graded qrels: the most relevant documents first as positives, mined
-    non-judged documents as negatives. ``ranked[qid]`` indexes ``doc_ids``."""
+    non-judged documents as negatives. ``ranked[qid]`` indexes ``doc_ids``.
+
+    ``ranked_positives_only``: positives only among the judged documents our retriever ranked
+    (best-ranked first). NFCorpus *train* judgments are all grade 1 and often topical at best
+    ("hazelnuts" -> a trial of carotid plaque under a Mediterranean diet); the judged documents
+    that also rank high are the ones a reader of the query could recognise, and they are what
+    the reranker sees at run time (the first stage's top candidates).
+    """
     rng = random.Random(seed)
     index = {d: i for i, d in enumerate(doc_ids)}
     pairs: list[Pair] = []
@@ -95,7 +103,10 @@ def nfcorpus_pairs(
         if qid not in queries or qid not in ranked:
             continue
         judged = {index[d] for d in rel if d in index}
-        pos = sorted((d for d in rel if d in index), key=lambda d: (-rel[d], rng.random()))[:positives_per_query]
+        if ranked_positives_only:
+            pos = [doc_ids[i] for i in ranked[qid] if i in judged][:positives_per_query]
+        else:
+            pos = sorted((d for d in rel if d in index), key=lambda d: (-rel[d], rng.random()))[:positives_per_query]
         for d in pos:
             pairs.append(Pair(queries[qid], doc_texts[index[d]], 1.0))
             for j in pick_negatives(ranked[qid], judged, hard_negatives, random_negatives, len(doc_ids), rng):

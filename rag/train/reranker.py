@@ -68,9 +68,10 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair
     ranked = dict(zip(qids, ranked_list, strict=True))
     pairs = nfcorpus_pairs(
         nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
-        args.positives, args.hard_negatives, args.random_negatives, args.seed,
+        args.positives, args.hard_negatives, args.random_negatives, args.seed, args.ranked_positives,
     )  # fmt: skip
-    info["nfcorpus"] = {"split": "train", "queries": len(qids), "pairs": len(pairs)}
+    info["nfcorpus"] = {"split": "train", "queries": len(qids), "pairs": len(pairs),
+                        "ranked_positives_only": args.ranked_positives}  # fmt: skip
 
     if args.squad_paragraphs > 0:
         train_articles, dev_articles = split_articles(read_squad(args.squad))
@@ -125,6 +126,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     settings = Settings(device=args.device)
     device = pick_device(settings.device)
     bf16 = use_bf16(settings, device)
@@ -135,8 +138,10 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     n_pos = sum(p.label for p in pairs)
     log.info("%d pairs (%d positive)", len(pairs), n_pos)
 
+    # fp32 master weights: a --base saved by this script is fp16 on disk, and fp16 parameters
+    # fail under CPU autocast ("mixed dtype ... expect parameter to have scalar type of Float").
     model = CrossEncoder(args.base or resolve_embedding_model("packaged"), num_labels=1, max_length=args.max_length,
-                         device=device)  # fmt: skip
+                         device=device, model_kwargs={"dtype": torch.float32})  # fmt: skip
     data = Dataset.from_dict(
         {"query": [p.query for p in pairs], "passage": [p.passage for p in pairs], "label": [p.label for p in pairs]}
     )
@@ -167,6 +172,9 @@ def train(args: argparse.Namespace) -> dict[str, object]:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    previous = Path(args.base) / "training.json" if args.base else None
+    if previous is not None and previous.is_file():  # read before `out` (maybe the same folder) is written
+        info["continued_from"] = json.loads(previous.read_text())
     model.model.half()  # fp16 on disk (~45 MB); the app loads it as fp32/bf16
     model.save_pretrained(str(out), safe_serialization=True)
     info.update(
@@ -180,6 +188,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "learning_rate": args.lr,
             "head_learning_rate": args.head_lr,
             "max_length": args.max_length,
+            "positives_per_query": args.positives,
+            "mine_depth": args.mine_depth,
             "hard_negatives": args.hard_negatives,
             "random_negatives": args.random_negatives,
             "loss": "BinaryCrossEntropyLoss (pos_weight = negatives/positives)",
@@ -195,6 +205,35 @@ def train(args: argparse.Namespace) -> dict[str, object]:
 
     shutil.rmtree(out_tmp, ignore_errors=True)
     return info
+
+
+def _start(info: dict[str, Any]) -> str:
+    prev = info.get("continued_from")
+    if not prev:
+        return f"{info['base']} (BERT weights; a new one-logit head)."
+    nf, sq = prev.get("nfcorpus", {}), prev.get("squad", {})
+    return (
+        f"{info['base']}, the previous version of this model: {prev.get('steps')} steps of "
+        f"{prev.get('batch_size')} on {prev.get('pairs')} pairs ({nf.get('queries')} NFCorpus train queries, "
+        f"{sq.get('questions')} SQuAD questions) from {prev.get('base')}, {prev.get('train_seconds')} s."
+    )
+
+
+def _positives(info: dict[str, Any]) -> str:
+    n = info.get("positives_per_query", 1)
+    if info.get("nfcorpus", {}).get("ranked_positives_only"):
+        return (
+            f"up to {n} positive(s) per query: the judged documents our own hybrid retriever ranks highest, "
+            f"within its top {info.get('mine_depth', 30)}"
+        )
+    return f"each query's {n} most relevant document(s) as positives"
+
+
+def _mining(info: dict[str, Any]) -> str:
+    seconds = float(info.get("mining_seconds", 0))
+    if seconds < 5:
+        return "mining read from .cache/mined (computed by an earlier run)"
+    return f"{seconds} s mining"
 
 
 def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -213,20 +252,20 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
         "",
         "## Training",
         "",
-        f"- Start: {info['base']} (BERT weights; a new one-logit head).",
+        f"- Start: {_start(info)}",
         f"- Data: NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries, {nf.get('pairs')} "
-        f"pairs (each query's most relevant document as positive; per positive {info.get('hard_negatives')} "
+        f"pairs ({_positives(info)}; per positive {info.get('hard_negatives')} "
         f"negative(s) mined by our own hybrid retriever among unjudged documents and "
         f"{info.get('random_negatives')} drawn at random). NFCorpus test is never read.",
         f"- SQuAD v1.1 (first 40 dev articles), train articles only ({sq.get('train_articles')} articles): "
         f"{sq.get('questions')} questions with their paragraph as positive, negatives chosen the same way, "
         f"{sq.get('pairs')} pairs. Held out (used by the evaluations): "
         f"{', '.join(sq.get('held_out_dev_articles', []))}.",
-        f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), {info['epochs']} epoch, "
-        f"{info['steps']} steps of {info['batch_size']}, learning rate {info['learning_rate']} "
-        f"(new head: {info.get('head_learning_rate')}), linear decay after 10% warm-up, "
-        f"max length {info['max_length']} tokens, seed {info['seed']}.",
-        f"- Time: {info['train_seconds']} s training + {info['mining_seconds']} s mining, on {info['device']} "
+        f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), "
+        f"{info['steps']} steps of {info['batch_size']} ({info['steps'] * info['batch_size'] / info['pairs']:.2f} "
+        f"epoch), learning rate {info['learning_rate']} (head: {info.get('head_learning_rate')}), linear decay "
+        f"after 10% warm-up, max length {info['max_length']} tokens, seed {info['seed']}.",
+        f"- Time: {info['train_seconds']} s training + {_mining(info)}, on {info['device']} "
         f"(torch threads: {info['torch_threads']}; the 2-core dev machine). Final training loss {info['train_loss']}.",
         f"- Weights: fp16 safetensors, {size_mb:.1f} MB.",
     ]
@@ -245,9 +284,9 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
             base, reranked = modes["hybrid"]["metrics"][first], modes["hybrid+rerank"]["metrics"][first]
             if reranked < base:
                 lines += ["", f"**Status: opt-in.** On this benchmark reranking lowers {first} ({base:.4f} -> "
-                          f"{reranked:.4f}): a few hundred CPU steps, mostly on SQuAD, teach question-answer "
-                          "matching but not NFCorpus' topical relevance. The app therefore ships with "
-                          "`RAG_RERANKER_MODEL=none`; set it to `packaged` to use this model."]  # fmt: skip
+                          f"{reranked:.4f}): {info['steps']} CPU steps do not teach a cross-encoder NFCorpus' "
+                          "topical relevance as well as the hybrid order already captures it. The app therefore "
+                          "ships with `RAG_RERANKER_MODEL=none`; set it to `packaged` to use this model."]  # fmt: skip
     lines += [
         "",
         "## Use",
@@ -272,6 +311,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nf-queries", type=int, default=300, help="NFCorpus train queries to use")
     p.add_argument("--squad-paragraphs", type=int, default=1000, help="SQuAD train questions (0 = none)")
     p.add_argument("--positives", type=int, default=1, help="positives per NFCorpus query")
+    p.add_argument(
+        "--ranked-positives",
+        action="store_true",
+        help="NFCorpus positives only among judged documents our retriever ranks in the top --mine-depth",
+    )
     p.add_argument("--hard-negatives", type=int, default=1, help="mined negatives per positive")
     p.add_argument("--random-negatives", type=int, default=2, help="random negatives per positive")
     p.add_argument("--mine-depth", type=int, default=30)
@@ -284,6 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=160)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")
     p.add_argument("--card-only", action="store_true", help="only rewrite README.md from training.json")
     p.add_argument("--metrics", type=Path, help="with --card-only: JSON from `python -m rag.eval retrieval --json`")
