@@ -46,7 +46,7 @@ def test_model_card_says_what_training_continued_from_and_how_positives_were_cho
         "positives_per_query": 3, "mine_depth": 30, "hard_negatives": 2, "random_negatives": 1,
         "loss": "BCE", "pairs": 24288, "positives": 6072, "steps": 900, "learning_rate": 1e-4,
         "head_learning_rate": 1e-4, "max_length": 160, "seed": 13, "train_seconds": 1644.9,
-        "mining_seconds": 0.7, "device": "cpu", "torch_threads": 2, "train_loss": 0.9,
+        "mining_seconds": 0.7, "mining_cached": True, "device": "cpu", "torch_threads": 2, "train_loss": 0.9,
     }  # fmt: skip
     (tmp_path / "training.json").write_text(json.dumps(info))
     card = write_card(tmp_path).read_text()
