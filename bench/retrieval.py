@@ -44,7 +44,7 @@ def main() -> int:
         home = Path(tempfile.mkdtemp(prefix="grounded-bench-"))
         try:
             settings = Settings(home=home)
-            if settings.reranker_model == "none":  # the app's default: this benchmark times the shipped one
+            if settings.reranker_model == "none":  # turned off by the environment: time the shipped one anyway
                 settings = settings.model_copy(update={"reranker_model": "packaged"})
             r = evaluate_task(task, settings, ["dense", "hybrid+rerank"], depth=args.rerank_top_n,
                               rerank_top_n=args.rerank_top_n, quiet=True)  # fmt: skip

@@ -2,7 +2,8 @@
 never on test: the dense and BM25 lists are computed once per query, then every setting is
 scored on them.
 
-    .venv/bin/python bench/tune_fusion.py --home /tmp/nf-index [--split dev] [--rerank [--reranker DIR]]
+    .venv/bin/python bench/tune_fusion.py --home /tmp/nf-index [--split dev] [--rerank [--reranker DIR]
+        [--rerank-top-n 10,20,30]]
 
 ``--home`` keeps the index (built on the first run through the app's ingest path) so the
 test-split evaluation can reuse it: ``python -m rag.eval retrieval --beir ... --home DIR``.
@@ -34,7 +35,7 @@ def main() -> int:
     p.add_argument("--home", type=Path, default=REPO_ROOT / ".cache" / "nf-index")
     p.add_argument("--depth", type=int, default=200)
     p.add_argument("--rerank", action="store_true", help="also sweep RAG_RERANK_KEEP_FIRST_STAGE")
-    p.add_argument("--rerank-top-n", type=int, default=30)
+    p.add_argument("--rerank-top-n", default="30", help="with --rerank: comma-separated depths to sweep, e.g. 10,20,30")
     p.add_argument("--reranker", default="packaged", help="with --rerank: the cross-encoder (folder or HF id)")
     args = p.parse_args()
     task = beir_task(args.beir, args.split)
@@ -59,7 +60,8 @@ def main() -> int:
         assert services.reranker is not None
         hybrid.rrf_k, hybrid.weights = best[1], (1.0, best[2])
         fused = {q: hybrid.fuse(d, s, args.depth) for q, (d, s) in lists.items()}
-        n = args.rerank_top_n
+        depths = sorted({int(x) for x in args.rerank_top_n.split(",")})
+        n = depths[-1]  # pair scores do not depend on the other pairs: score the deepest list once
         scores = {q: services.reranker.score(task.queries[q], [h.chunk.text for h in f[:n]]) for q, f in fused.items()}
 
         class Cached:  # the cross-encoder runs once per query; the sweep reuses its scores
@@ -67,16 +69,16 @@ def main() -> int:
             q = ""
 
             def score(self, question: str, passages: Sequence[str]) -> list[float]:
-                return scores[self.q]
+                return scores[self.q][: len(passages)]
 
         cached = Cached()
-        for keep in (0.0, 0.25, 0.5, 1.0, 2.0):
+        for depth, keep in itertools.product(depths, (0.0, 0.25, 0.5, 1.0, 2.0)):
             run = {}
             for q, f in fused.items():
                 cached.q = q
-                run[q] = doc_run(rerank(task.queries[q], f, cached, n, keep), doc_of)
+                run[q] = doc_run(rerank(task.queries[q], f, cached, depth, keep), doc_of)
             score = evaluate(task.qrels, run, ["ndcg@10"])["ndcg@10"]
-            print(f"  hybrid+rerank top-{n} keep_first_stage={keep:<5} ndcg@10 {score:.4f}")
+            print(f"  hybrid+rerank top-{depth} keep_first_stage={keep:<5} ndcg@10 {score:.4f}")
     return 0
 
 

@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["reranker_model"] = "none"
     settings = Settings(**overrides)
     if "hybrid+rerank" in modes and settings.reranker_model == "none":
-        # the mode asks for a reranker; the app's default is off, so evaluate the shipped one
+        # the mode asks for a reranker but RAG_RERANKER_MODEL=none: evaluate the shipped one
         settings = settings.model_copy(update={"reranker_model": "packaged"})
     try:
         result = evaluate_task(task, settings, modes, args.depth, args.rerank_top_n or settings.rerank_top_n,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rag.train.data import nfcorpus_pairs
 from rag.train.reranker import write_card
@@ -54,3 +55,30 @@ def test_model_card_says_what_training_continued_from_and_how_positives_were_cho
     assert "the judged documents our own hybrid retriever ranks highest, within its top 30" in card
     assert "900 steps of 16 (0.59 epoch)" in card
     assert "mining read from .cache/mined" in card
+
+
+def test_model_card_lists_every_stage_and_states_the_fusion_setting_it_was_measured_with(tmp_path: Path) -> None:
+    v1 = {"base": "MiniLM", "steps": 325, "batch_size": 16, "pairs": 5200, "train_seconds": 686.7}
+    v2 = {"base": "models/reranker", "steps": 900, "batch_size": 16, "pairs": 24288, "train_seconds": 1644.9,
+          "continued_from": v1}  # fmt: skip
+    info = {
+        "base": "models/reranker", "continued_from": v2, "loss": "BCE", "pairs": 24288, "positives": 6072,
+        "steps": 900, "batch_size": 16, "learning_rate": 5e-5, "max_length": 160, "seed": 14,
+        "train_seconds": 1637.3, "mining_seconds": 134.8, "device": "cpu", "torch_threads": 2, "train_loss": 0.83,
+    }  # fmt: skip
+    (tmp_path / "training.json").write_text(json.dumps(info))
+    metrics: dict[str, Any] = {
+        "dataset": "nfcorpus (test)", "queries": 323, "corpus": {"chunks": 11871},
+        "settings": {"rerank_top_n": 30, "rerank_keep_first_stage": 1.0},
+        "modes": {"hybrid": {"metrics": {"ndcg@10": 0.3524}}, "hybrid+rerank": {"metrics": {"ndcg@10": 0.3584}}},
+    }  # fmt: skip
+    card = write_card(tmp_path, metrics).read_text()
+    assert "trained in 2 stages: (1) 325 steps of 16 on 5200 pairs" in card
+    assert "(2) 900 steps of 16 on 24288 pairs" in card
+    assert "134.8 s mining" in card
+    assert "fused with the hybrid order by RRF (`RAG_RERANK_KEEP_FIRST_STAGE=1.0`)" in card
+    assert "**Status: on by default**" in card and "from 0.3524 to 0.3584" in card
+    worse = {**metrics, "settings": {"rerank_top_n": 30, "rerank_keep_first_stage": 0.0}}
+    worse["modes"] = {**metrics["modes"], "hybrid+rerank": {"metrics": {"ndcg@10": 0.3464}}}
+    card = write_card(tmp_path, worse).read_text()
+    assert "**Status: opt-in.**" in card and "the reranker's order alone" in card
