@@ -294,8 +294,8 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
         for mode, r in modes.items():
             lines.append(f"| {mode} | " + " | ".join(f"{r['metrics'][n]:.4f}" for n in names) + " |")
         first = names[0]
-        keep = metrics.get("settings", {}).get("rerank_keep_first_stage", 0.0)
-        top_n = metrics.get("settings", {}).get("rerank_top_n")
+        run_settings = metrics.get("settings", {})
+        keep, top_n = run_settings.get("rerank_keep_first_stage", 0.0), run_settings.get("rerank_top_n")
         how = (
             f"the reranker's order fused with the hybrid order by RRF (`RAG_RERANK_KEEP_FIRST_STAGE={keep}`)"
             if keep
@@ -307,8 +307,9 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
             if reranked < base:
                 lines += ["", f"**Status: opt-in.** On this benchmark reranking lowers {first} ({base:.4f} -> "
                           f"{reranked:.4f}): {info['steps']} CPU steps do not teach a cross-encoder NFCorpus' "
-                          "topical relevance as well as the hybrid order already captures it. The app therefore "
-                          "ships with `RAG_RERANKER_MODEL=none`; set it to `packaged` to use this model."]  # fmt: skip
+                          "topical relevance as well as the hybrid order already captures it. The app uses "
+                          "models/reranker by default (`RAG_RERANKER_MODEL=packaged`), so do not ship this model "
+                          "there; set `RAG_RERANKER_MODEL=none` or point it at a better cross-encoder."]  # fmt: skip
             else:
                 lines += ["", f"**Status: on by default** (`RAG_RERANKER_MODEL=packaged`, "
                           f"`RAG_RERANK_KEEP_FIRST_STAGE={keep}`): reranking raises {first} from {base:.4f} to "
