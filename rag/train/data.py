@@ -31,6 +31,15 @@ class Pair:
     label: float  # 1.0 relevant, 0.0 not
 
 
+@dataclass(frozen=True)
+class RankedList:
+    """One query with candidate passages and their labels, for a listwise loss (LambdaLoss)."""
+
+    query: str
+    passages: tuple[str, ...]
+    labels: tuple[float, ...]  # same length as passages; 1.0 relevant, 0.0 not
+
+
 def mine(
     queries: Sequence[str],
     passages: Sequence[str],
@@ -112,6 +121,33 @@ def nfcorpus_pairs(
             for j in pick_negatives(ranked[qid], judged, hard_negatives, random_negatives, len(doc_ids), rng):
                 pairs.append(Pair(queries[qid], doc_texts[j], 0.0))
     return pairs
+
+
+def ranked_lists(
+    ranked: Sequence[int], relevant: set[int], size: int, random_n: int, n_total: int, rng: random.Random
+) -> tuple[list[int], list[float]] | None:
+    """A listwise training example from our retriever's ranking: the relevant passages first
+    (all of them, in ranked order, then any the retriever missed), then unjudged ones in ranked
+    order, topped up with ``random_n`` random passages, ``size`` in all, shuffled. ``None`` when
+    no passage is relevant (nothing to learn from the list).
+
+    >>> ranked_lists([4, 2, 7, 9], {2, 5}, 4, 1, 10, random.Random(0))
+    ([4, 5, 2, 6], [0.0, 1.0, 1.0, 0.0])
+    """
+    if not relevant:
+        return None
+    pos = [i for i in ranked if i in relevant] + sorted(relevant - set(ranked))
+    pos = pos[: max(1, size // 2)]  # at least half of the list is negatives
+    neg = [i for i in ranked if i not in relevant][: size - len(pos) - random_n]
+    tries = 0
+    while len(pos) + len(neg) < size and tries < 100:
+        j = rng.randrange(n_total)
+        tries += 1
+        if j not in relevant and j not in neg:
+            neg.append(j)
+    items = [(i, 1.0) for i in pos] + [(i, 0.0) for i in neg]
+    rng.shuffle(items)
+    return [i for i, _ in items], [lab for _, lab in items]
 
 
 def squad_questions(articles: Sequence[SquadArticle], per_paragraph: int, seed: int = 0) -> list[tuple[int, str]]:

