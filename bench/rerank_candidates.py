@@ -74,6 +74,28 @@ class Cached:
         return self.scores[self.qid][: len(passages)]
 
 
+def sweep_rerank(
+    queries: Sequence[tuple[str, str, Sequence[ScoredChunk]]],
+    scores: dict[str, list[float]],
+    tops: Sequence[int],
+    keeps: Sequence[float],
+    qrels: dict[str, dict[str, int]],
+    doc_of: dict[str, str],
+) -> dict[tuple[int, float], float]:
+    """nDCG@10 of hybrid+rerank for every (rerank depth, keep_first_stage), from cross-encoder
+    ``scores`` of each query's deepest candidates. ``queries``: (text, id, first-stage hits).
+    Pair scores do not depend on the other pairs, so the deepest scores serve every depth."""
+    cached, table = Cached(scores), {}
+    for top in tops:
+        for keep in keeps:
+            run = {}
+            for text, qid, hits in queries:
+                cached.qid = qid
+                run[qid] = doc_run(rerank(text, hits, cached, top, keep), doc_of)
+            table[(top, keep)] = evaluate(qrels, run, ["ndcg@10"])["ndcg@10"]
+    return table
+
+
 def score(args: argparse.Namespace) -> int:
     from rag.rerank import CrossEncoderReranker
 
@@ -94,14 +116,8 @@ def score(args: argparse.Namespace) -> int:
         scores = {qid: reranker.score(text, [h.chunk.text for h in hs[: tops[-1]]]) for text, qid, hs in queries}
         seconds = time.perf_counter() - t0
 
-        cached, table = Cached(scores), {}
-        for top in tops:
-            for keep in keeps:
-                run = {}
-                for text, qid, hs in queries:
-                    cached.qid = qid
-                    run[qid] = doc_run(rerank(text, hs, cached, top, keep), doc_of)
-                table[f"top{top}-keep{keep:g}"] = evaluate(qrels, run, ["ndcg@10"])["ndcg@10"]
+        swept = sweep_rerank(queries, scores, tops, keeps, qrels, doc_of)
+        table = {f"top{top}-keep{keep:g}": v for (top, keep), v in swept.items()}
         best = max(table, key=table.__getitem__)
         print(f"{model}: scored in {seconds:.1f} s; best {best} {table[best]:.4f}; "
               + " ".join(f"{k} {v:.4f}" for k, v in table.items()))  # fmt: skip

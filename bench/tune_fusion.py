@@ -15,16 +15,15 @@ import argparse
 import itertools
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rerank_candidates import sweep_rerank
 from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir
 from rag.eval.metrics import doc_run, evaluate
 from rag.eval.retrieval import beir_task, index_task, unfloored_dense
-from rag.rerank import rerank
 
 
 def main() -> int:
@@ -64,20 +63,9 @@ def main() -> int:
         n = depths[-1]  # pair scores do not depend on the other pairs: score the deepest list once
         scores = {q: services.reranker.score(task.queries[q], [h.chunk.text for h in f[:n]]) for q, f in fused.items()}
 
-        class Cached:  # the cross-encoder runs once per query; the sweep reuses its scores
-            name = "cached"
-            q = ""
-
-            def score(self, question: str, passages: Sequence[str]) -> list[float]:
-                return scores[self.q][: len(passages)]
-
-        cached = Cached()
-        for depth, keep in itertools.product(depths, (0.0, 0.25, 0.5, 1.0, 2.0)):
-            run = {}
-            for q, f in fused.items():
-                cached.q = q
-                run[q] = doc_run(rerank(task.queries[q], f, cached, depth, keep), doc_of)
-            score = evaluate(task.qrels, run, ["ndcg@10"])["ndcg@10"]
+        queries = [(task.queries[q], q, f) for q, f in fused.items()]
+        swept = sweep_rerank(queries, scores, depths, (0.0, 0.25, 0.5, 1.0, 2.0), task.qrels, doc_of)
+        for (depth, keep), score in swept.items():
             print(f"  hybrid+rerank top-{depth} keep_first_stage={keep:<5} ndcg@10 {score:.4f}")
     return 0
 

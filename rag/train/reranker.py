@@ -41,7 +41,16 @@ from typing import Any
 from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir, read_beir, read_squad, split_articles
 from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
-from rag.train.data import Pair, RankedList, mine, nfcorpus_pairs, pick_negatives, ranked_lists, squad_questions
+from rag.train.data import (
+    Pair,
+    RankedList,
+    mine,
+    nfcorpus_lists,
+    nfcorpus_pairs,
+    pick_negatives,
+    ranked_lists,
+    squad_questions,
+)
 
 log = logging.getLogger(__name__)
 DATASETS = datasets_dir()
@@ -87,14 +96,10 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Exam
     ranked = dict(zip(qids, ranked_list, strict=True))
     pairs: list[Example] = []
     if args.loss == "lambda":
-        index = {d: i for i, d in enumerate(doc_ids)}
-        for q in qids:
-            rel = {index[d] for d, g in nf.qrels.get(q, {}).items() if g > 0 and d in index}
-            if args.ranked_positives:
-                rel &= set(ranked[q])
-            made = ranked_lists(ranked[q], rel, args.list_size, args.random_negatives, len(doc_ids), rng)
-            if made:
-                pairs.append(RankedList(nf.queries[q], tuple(doc_texts[i] for i in made[0]), tuple(made[1])))
+        pairs += nfcorpus_lists(
+            nf.queries, {q: nf.qrels.get(q, {}) for q in qids}, doc_ids, doc_texts, ranked,
+            args.list_size, args.random_negatives, rng, args.ranked_positives,
+        )  # fmt: skip
     else:
         pairs += nfcorpus_pairs(
             nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
@@ -226,6 +231,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         raise SystemExit(f"{args.examples}: mixes pairs and ranked lists; export one kind per file.")
     n_pos = sum(sum(e.labels) for e in lists) + sum(p.label for p in pairs)
     n_items = sum(len(e.passages) for e in lists) + len(pairs)
+    list_len = n_items // len(lists) if lists else 0
     log.info("%d examples, %d (query, passage) items (%d positive)", len(examples), n_items, n_pos)
 
     # fp32 master weights: a --base saved by this script is fp16 on disk, and fp16 parameters
@@ -289,13 +295,12 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "positives": int(n_pos),
             "epochs": args.epochs,
             "steps": int(result.global_step),
-            "batch_size": n_items // max(len(examples), 1) * args.list_batch_size if lists else args.batch_size,
+            "batch_size": list_len * args.list_batch_size if lists else args.batch_size,
             "learning_rate": args.lr,
             "head_learning_rate": args.head_lr,
             "max_length": args.max_length,
             "loss": (
-                f"LambdaLoss (NDCG-Loss2++) over lists of {n_items // len(lists)} passages, "
-                f"{args.list_batch_size} lists a step"
+                f"LambdaLoss (NDCG-Loss2++) over lists of {list_len} passages, {args.list_batch_size} lists a step"
                 if lists
                 else "BinaryCrossEntropyLoss (pos_weight = negatives/positives)"
             ),
