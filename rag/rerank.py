@@ -17,6 +17,7 @@ from rag.config import Settings
 from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Reranker
 from rag.models import offline_by_default, pad_batches_for_cpu_attention, pick_device, resolve_reranker, use_bf16
+from rag.prepack import prepack_available, prepack_linears
 from rag.types import ScoredChunk
 
 
@@ -45,6 +46,9 @@ class CrossEncoderReranker:
             model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
         pad_batches_for_cpu_attention(self.model, self.device)
+        self.prepacked = settings.cpu_prepack == "auto" and prepack_available(self.device, self.bf16)
+        if self.prepacked:  # 30 pairs: p50 530 -> 428 ms on this CPU (rag/prepack.py)
+            prepack_linears(self.model)
         self._lock = threading.Lock()  # one forward pass at a time: two on 2 cores slow each other down
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]:

@@ -153,3 +153,18 @@ def test_stream_decodes_exactly_what_generate_would(real_generator: Any) -> None
     stats = real_generator.last_stats
     assert stats.prompt_tokens == n_prompt
     assert stats.new_tokens == out.shape[-1] - n_prompt
+
+
+def test_prepacked_embedder_matches_plain_torch(real_embedder: Any) -> None:
+    """The app's embedder runs on pre-packed oneDNN linears where the CPU has bf16; its vectors
+    must be the plain model's (rag/prepack.py)."""
+    from rag.embed import SentenceTransformerEmbedder
+    from tests.conftest import REPO_ROOT, make_settings
+
+    if not real_embedder.prepacked:
+        pytest.skip("no bf16 oneDNN on this machine: nothing is packed")
+    plain = SentenceTransformerEmbedder(make_settings(REPO_ROOT / ".cache" / "unused", cpu_prepack="off"))
+    assert not plain.prepacked
+    texts = ["Vitamin D and bone density in older adults.", "The tower was completed in 1889 [2]."]
+    cos = (real_embedder.embed_documents(texts) * plain.embed_documents(texts)).sum(axis=1)
+    assert float(cos.min()) > 0.9999, cos

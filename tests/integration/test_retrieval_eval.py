@@ -68,3 +68,23 @@ def test_shipped_reranker_puts_the_answering_paragraph_first(real_reranker: Any)
             hits += int(max(range(len(paras)), key=lambda j: scores[j]) == i)
             total += 1
     assert hits / total >= 0.6, f"{hits}/{total}"  # chance is 1/8
+
+
+@needs_data
+def test_prepacked_reranker_scores_like_plain_torch(real_reranker: Any) -> None:
+    """The app's reranker runs on pre-packed oneDNN linears where the CPU has bf16
+    (rag/prepack.py); its logits must be the plain model's, within bf16 rounding."""
+    from rag.rerank import CrossEncoderReranker
+    from tests.conftest import make_settings
+
+    if not real_reranker.prepacked:
+        pytest.skip("no bf16 oneDNN on this machine: nothing is packed")
+    plain = CrossEncoderReranker(
+        make_settings(REPO_ROOT / ".cache" / "unused", reranker_model="packaged", cpu_prepack="off")
+    )
+    _train, dev = split_articles(read_squad(DATA / "squad-v1.1" / "dev-v1.1-first40.json"))
+    paras = [p.context for p in dev[0].paragraphs[:8]]
+    q = dev[0].paragraphs[0].questions[0].question
+    packed_scores, plain_scores = real_reranker.score(q, paras), plain.score(q, paras)
+    gap = max(abs(a - b) for a, b in zip(packed_scores, plain_scores, strict=True))
+    assert gap < 0.1, (packed_scores, plain_scores)
