@@ -13,7 +13,6 @@ import numpy as np
 from rag.config import Settings
 from rag.interfaces import Vectors
 from rag.models import offline_by_default, pad_batches_for_cpu_attention, pick_device, resolve_embedding_model, use_bf16
-from rag.prepack import prepack_available, prepack_linears
 
 # What BERT's normaliser and pre-tokeniser treat as whitespace (tokenizers' BertNormalizer:
 # \t \n \r, Unicode Zs, and U+2028/U+2029); other control characters are deleted, not split on.
@@ -99,6 +98,8 @@ class SentenceTransformerEmbedder:
 
             self.model.to(torch.bfloat16)
         pad_batches_for_cpu_attention(self.model, self.device)
+        from rag.prepack import prepack_available, prepack_linears  # imports torch: load time only
+
         self.prepacked = settings.cpu_prepack == "auto" and prepack_available(self.device, self.bf16)
         if self.prepacked:  # ~20% faster encoding on this CPU (rag/prepack.py has the figures)
             prepack_linears(self.model)

@@ -17,7 +17,6 @@ from rag.config import Settings
 from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Reranker
 from rag.models import offline_by_default, pad_batches_for_cpu_attention, pick_device, resolve_reranker, use_bf16
-from rag.prepack import prepack_available, prepack_linears
 from rag.types import ScoredChunk
 
 
@@ -46,6 +45,8 @@ class CrossEncoderReranker:
             model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
         pad_batches_for_cpu_attention(self.model, self.device)
+        from rag.prepack import prepack_available, prepack_linears  # imports torch: load time only
+
         self.prepacked = settings.cpu_prepack == "auto" and prepack_available(self.device, self.bf16)
         if self.prepacked:  # 30 pairs: p50 530 -> 428 ms on this CPU (rag/prepack.py)
             prepack_linears(self.model)
