@@ -118,20 +118,16 @@ def main() -> int:
     from rag.eval.datasets import datasets_dir
 
     corpus = args.corpus or datasets_dir() / "nfcorpus"
-    ours: list[dict[str, float]] = []
-    base: list[dict[str, float]] = []
+    sides = {"grounded": grounded, "baseline": baseline}
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
         root = Path(tmp)
         files = export(corpus, root / "docs", args.docs)
         for i in range(args.rounds):
-            home = root / f"round{i}"
-            order = ("grounded", "baseline") if i % 2 == 0 else ("baseline", "grounded")
-            for side in order:
-                if side == "grounded":
-                    ours.append(grounded(files, home))
-                else:
-                    base.append(baseline(files, home))
-                print(json.dumps({"round": i, side: (ours if side == "grounded" else base)[-1]}), file=sys.stderr)
+            for side in list(sides) if i % 2 == 0 else reversed(list(sides)):  # ABBA
+                runs[side].append(sides[side](files, root / f"round{i}"))
+                print(json.dumps({"round": i, side: runs[side][-1]}), file=sys.stderr)
+    ours, base = runs["grounded"], runs["baseline"]
     ours_all, base_all = pooled(ours), pooled(base)
     ratios = [o["chunks_per_s"] / b["chunks_per_s"] for o, b in zip(ours, base, strict=True)]
     print(

@@ -98,11 +98,10 @@ class SentenceTransformerEmbedder:
 
             self.model.to(torch.bfloat16)
         pad_batches_for_cpu_attention(self.model, self.device)
-        from rag.prepack import prepack_available, prepack_linears  # imports torch: load time only
+        from rag.prepack import prepack_if_enabled  # imports torch: load time only
 
-        self.prepacked = settings.cpu_prepack == "auto" and prepack_available(self.device, self.bf16)
-        if self.prepacked:  # ~20% faster encoding on this CPU (rag/prepack.py has the figures)
-            prepack_linears(self.model)
+        # pre-packed oneDNN linears where the CPU has bf16 (~20% faster encoding; rag/prepack.py)
+        self.prepacked = prepack_if_enabled(self.model, settings.cpu_prepack, self.device, self.bf16)
         # A separate copy for counting: chunking runs in a parsing thread beside encode(), and a
         # fast tokenizer shared by two threads can fail with "Already borrowed".
         self._counter = TokenCounter.for_tokenizer(self.model.tokenizer)

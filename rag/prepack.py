@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from rag.quantize import replace_linears
+
 # Rows (tokens) the packed layout is chosen for: a typical encode batch (32 x ~150 tokens).
 # Measured: queries (one row of ~16 tokens) are also faster with it than with plain addmm.
 PACK_ROWS_HINT = 4096
@@ -90,18 +92,20 @@ def prepack_linears(model: nn.Module) -> int:
     >>> bool(torch.allclose(ffn(x), before, atol=1e-5))
     True
     """
-    replaced = 0
-    for parent in list(model.modules()):
-        fuse_gelu = isinstance(getattr(parent, "dense", None), nn.Linear) and _exact_gelu(
-            getattr(parent, "intermediate_act_fn", None)
-        )
-        for name, child in list(parent.named_children()):
-            if not isinstance(child, nn.Linear):
-                continue
-            if fuse_gelu and name == "dense":
-                setattr(parent, name, PackedLinear(child, "gelu"))
-                parent.intermediate_act_fn = nn.Identity()
-            else:
-                setattr(parent, name, PackedLinear(child))
-            replaced += 1
-    return replaced
+
+    def build(parent: nn.Module, name: str, linear: nn.Linear) -> nn.Module:
+        if name == "dense" and _exact_gelu(getattr(parent, "intermediate_act_fn", None)):
+            parent.intermediate_act_fn = nn.Identity()
+            return PackedLinear(linear, "gelu")
+        return PackedLinear(linear)
+
+    return replace_linears(model, build)
+
+
+def prepack_if_enabled(model: nn.Module, setting: str, device: str, bf16: bool) -> bool:
+    """Pack ``model``'s linears when ``setting`` (``RAG_CPU_PREPACK``) is "auto" and
+    :func:`prepack_available`; returns whether it did. The embedder's and reranker's one call."""
+    if setting != "auto" or not prepack_available(device, bf16):
+        return False
+    prepack_linears(model)
+    return True

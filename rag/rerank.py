@@ -45,11 +45,10 @@ class CrossEncoderReranker:
             model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
         pad_batches_for_cpu_attention(self.model, self.device)
-        from rag.prepack import prepack_available, prepack_linears  # imports torch: load time only
+        from rag.prepack import prepack_if_enabled  # imports torch: load time only
 
-        self.prepacked = settings.cpu_prepack == "auto" and prepack_available(self.device, self.bf16)
-        if self.prepacked:  # 30 pairs: p50 530 -> 428 ms on this CPU (rag/prepack.py)
-            prepack_linears(self.model)
+        # pre-packed oneDNN linears where the CPU has bf16 (30 pairs: p50 530 -> 428 ms; rag/prepack.py)
+        self.prepacked = prepack_if_enabled(self.model, settings.cpu_prepack, self.device, self.bf16)
         self._lock = threading.Lock()  # one forward pass at a time: two on 2 cores slow each other down
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
