@@ -8,8 +8,10 @@ object: index size, time to first token (p50/max, from the question to the first
 piece: retrieval + prompt prefill), decode speed (new tokens after the first / time from the
 first to the last new token, stamped in the generator's decode loop), and the process RSS with all models
 loaded. The baseline, measured after it in the same run on the same questions, is the same
-generator decoding with its dense bf16 weights (``RAG_LLM_INT8_DECODE=off``; skip it with
-``--no-baseline``).
+generator decoding with its dense bf16 weights, eagerly (``RAG_LLM_INT8_DECODE=off``,
+``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). With ``RAG_LLM_COMPILE=on`` a third pass,
+int8 decoding without the compiled step, is timed too, and the answers of the compiled and eager
+passes are compared (``same_answers_as_eager``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def time_answers(pipeline: Any, queries: list[str]) -> dict[str, Any]:
     prompt_tokens: list[int] = []
     decode_total = [0, 0.0]  # tokens after the first, seconds: all answers pooled
     abstained = 0
+    answers: list[str] = []
     for q in queries[1:]:
         t0 = time.perf_counter()
         first = None
@@ -46,6 +49,7 @@ def time_answers(pipeline: Any, queries: list[str]) -> dict[str, Any]:
                 first = time.perf_counter()
         end = time.perf_counter()
         assert stream.answer is not None
+        answers.append(stream.answer.text)
         if stream.answer.abstained and not stream.answer.sources:
             abstained += 1  # nothing relevant: no generation to time
             continue
@@ -66,6 +70,7 @@ def time_answers(pipeline: Any, queries: list[str]) -> dict[str, Any]:
         "decode_tokens_per_s_pooled": round(decode_total[0] / decode_total[1], 1) if decode_total[1] else None,
         "tokens_generated_p50": statistics.median(generated),
         "prompt_tokens_p50": statistics.median(prompt_tokens),
+        "answers": answers,
     }
 
 
@@ -121,16 +126,34 @@ def main() -> int:
         "rss_gib": round(rss / 2**30, 2),
         "bf16": bool(getattr(services.generator, "bf16", False)),
         "int8_decode": bool(getattr(services.generator, "int8_decode", False)),
+        "llm_compile": services.settings.llm_compile,
     }
+    compiled = getattr(services.generator, "compiled", None)
+    if compiled is not None:
+        result["compile_s"] = round(compiled.seconds, 1)
+        result["compiled_steps_used"] = compiled.ready.is_set()
     if args.baseline and result["int8_decode"]:
         # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
         from rag.generate import TransformersGenerator
 
-        pipeline.generator = TransformersGenerator(services.settings.model_copy(update={"llm_int8_decode": "off"}))
+        if compiled is not None:  # the compiled step against the same int8 decoding, eager
+            pipeline.generator = TransformersGenerator(services.settings.model_copy(update={"llm_compile": "off"}))
+            result["eager_int8_decode"] = time_answers(pipeline, queries[: 1 + args.questions])
+            result["same_answers_as_eager"] = ours["answers"] == result["eager_int8_decode"]["answers"]
+            eager = result["eager_int8_decode"]["decode_tokens_per_s_pooled"]
+            if eager:
+                result["compile_speedup"] = round(ours["decode_tokens_per_s_pooled"] / eager, 2)
+        update = {"llm_int8_decode": "off", "llm_compile": "off"}
+        pipeline.generator = TransformersGenerator(services.settings.model_copy(update=update))
         result["baseline_dense_decode"] = time_answers(pipeline, queries[: 1 + args.questions])
         base = result["baseline_dense_decode"]["decode_tokens_per_s_pooled"]
         if base:
             result["decode_speedup"] = round(ours["decode_tokens_per_s_pooled"] / base, 2)
+    for key in ("eager_int8_decode", "baseline_dense_decode"):
+        if key in result:
+            result[key].pop("answers")
+    ours.pop("answers")
+    result.pop("answers")
     print(json.dumps(result))
     return 0
 

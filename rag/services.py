@@ -32,6 +32,27 @@ class IndexStats:
     # LoRA adapter of the local generator: the one merged once it is loaded, else the one the
     # settings will load; "" for the openai backend (the server decides)
     adapter: str = ""
+    # how the local generator decodes (RAG_LLM_COMPILE): "" until it is loaded or for the openai backend
+    decoding: str = ""
+
+
+def decoding_label(generator: object) -> str:
+    """How a loaded generator runs its decode steps, for the admin page ("" when it has none).
+
+    >>> decoding_label(object())
+    ''
+    """
+    if not hasattr(generator, "compiled"):
+        return ""
+    compiled = getattr(generator, "compiled", None)
+    int8 = ", int8 weights" if getattr(generator, "int8_decode", False) else ""
+    if compiled is None:
+        return f"eager{int8}"
+    if compiled.ready.is_set():
+        return f"compiled with torch.compile in {compiled.seconds:.0f} s{int8}"
+    if compiled.error:
+        return f"eager{int8} (compiling failed: {compiled.error[:200]})"
+    return f"eager{int8}, compiling in the background"
 
 
 class Services:
@@ -119,6 +140,7 @@ class Services:
             reranker=self.reranker.name if self.reranker is not None else "none",
             generator=self._generator_label(),
             adapter=self._adapter_label(),
+            decoding=decoding_label(self._generator) if self._generator is not None else "",
         )
 
     def _adapter_label(self) -> str:

@@ -18,6 +18,9 @@ Two losses: binary cross-entropy on (query, passage, label) pairs (``--loss bce`
 LambdaLoss on one ranked list per query (``--loss lambda``: the candidates our retriever ranks
 for it, labelled by the judgments; the list the reranker re-orders at run time).
 ``--layers N`` keeps the first N transformer layers (3 layers: about half the scoring time).
+``--teacher DIR`` distils: the pairs' targets become that cross-encoder's logits (MSE loss), e.g.
+a 4-layer student of the shipped model (``--base models/reranker --layers 4 --teacher
+models/reranker``; docs/retrieval.md, session 9).
 
 NFCorpus test is never read. Runs on CPU (bf16 autocast where the CPU has it) or CUDA.
 Saves fp16 safetensors (45 MB with 6 layers, 35 MB with 3) plus a model card with the data,
@@ -178,6 +181,21 @@ def load_examples(path: Path) -> tuple[list[Example], dict[str, object]]:
     return out, dict(data["info"])
 
 
+def teacher_logits(teacher: str | Path, pairs: Sequence[tuple[str, str]], max_length: int, device: str) -> list[float]:
+    """The raw logits a trained cross-encoder (the teacher) gives each (query, passage) pair: the
+    targets of ``--teacher`` distillation (a smaller student learns to reproduce them)."""
+    import numpy as np
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    bf16 = device == "cuda" or use_bf16(Settings(), device)
+    model = CrossEncoder(str(teacher), max_length=max_length, device=device,
+                         model_kwargs={"dtype": torch.bfloat16 if bf16 else torch.float32})  # fmt: skip
+    out = model.predict(list(pairs), batch_size=64, activation_fn=torch.nn.Identity(), convert_to_numpy=True,
+                        show_progress_bar=False)  # fmt: skip
+    return [float(x) for x in np.asarray(out, dtype=np.float32).reshape(-1)]
+
+
 def truncate_layers(model: Any, layers: int) -> None:
     """Keep the first ``layers`` transformer layers of a BERT cross-encoder (a faster, smaller
     model; training then adapts the shortened stack)."""
@@ -229,6 +247,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     pairs = [e for e in examples if isinstance(e, Pair)]
     if lists and pairs:
         raise SystemExit(f"{args.examples}: mixes pairs and ranked lists; export one kind per file.")
+    if lists and args.teacher:
+        raise SystemExit("--teacher distils on (query, passage) pairs: use it with --loss bce, not ranked lists.")
     n_pos = sum(sum(e.labels) for e in lists) + sum(p.label for p in pairs)
     n_items = sum(len(e.passages) for e in lists) + len(pairs)
     list_len = n_items // len(lists) if lists else 0
@@ -256,6 +276,14 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             }
         )
         loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
+        if args.teacher:  # distillation: the student learns the teacher's logits, not the 0/1 labels
+            from sentence_transformers.cross_encoder.losses import MSELoss
+
+            t1 = time.perf_counter()
+            targets = teacher_logits(args.teacher, [(p.query, p.passage) for p in pairs], args.max_length, device)
+            info["teacher"] = {"model": str(args.teacher), "scoring_seconds": round(time.perf_counter() - t1, 1)}
+            data = data.remove_columns("label").add_column("label", targets)
+            loss = MSELoss(model)
     batch = args.list_batch_size if lists else args.batch_size
     out_tmp = Path(args.out).with_name(Path(args.out).name + ".training")
     targs = CrossEncoderTrainingArguments(
@@ -302,6 +330,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "loss": (
                 f"LambdaLoss (NDCG-Loss2++) over lists of {list_len} passages, {args.list_batch_size} lists a step"
                 if lists
+                else f"MSELoss on the logits of the teacher {args.teacher} (distillation)"
+                if args.teacher
                 else "BinaryCrossEntropyLoss (pos_weight = negatives/positives)"
             ),
             "layers": int(model.model.config.num_hidden_layers),
@@ -502,6 +532,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="bce: binary cross-entropy on pairs; lambda: LambdaLoss, a ranked list per query")  # fmt: skip
     p.add_argument("--list-size", type=int, default=16, help="with --loss lambda: passages per list")
     p.add_argument("--list-batch-size", type=int, default=8, help="with --loss lambda: lists per step")
+    p.add_argument("--teacher", default="",
+                   help="distil: learn this cross-encoder's logits (MSE), not the labels (pairs only)")  # fmt: skip
     p.add_argument("--layers", type=int, default=0, help="keep only the first N transformer layers (0 = all)")
     p.add_argument("--export", type=Path, help="mine the examples, write them here (.json.gz) and stop")
     p.add_argument("--examples", type=Path, help="train on examples written by --export (no mining)")

@@ -43,6 +43,7 @@ def models_section(services: Services, stats: IndexStats) -> None:
         f"- Reranker: `{code_span(stats.reranker)}`\n"
         f"- Generator: `{describe('llm', stats.generator)}`, {loaded}\n"
         + (f"- Generator adapter (LoRA): `{code_span(stats.adapter)}`\n" if stats.adapter else "")
+        + (f"- Decode steps: {stats.decoding}\n" if stats.decoding else "")
         + f"- Data directory: `{code_span(str(settings.home_dir))}`\n"
         f"- Model cache: `{code_span(str(settings.model_cache_dir))}`"
     )

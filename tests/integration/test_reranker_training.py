@@ -25,6 +25,7 @@ FILLER = ["Bees make honey in hives.", "The river floods every spring.", "Chess 
 
 
 def _run(tmp_path: Path, examples: Sequence[reranker.Example], *extra: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     data = tmp_path / "examples.json.gz"
     reranker.save_examples(data, examples, {"nfcorpus": {"queries": 0}, "squad": {"questions": len(FACTS)}})
     out = tmp_path / "model"
@@ -61,3 +62,36 @@ def test_a_file_mixing_pairs_and_lists_is_refused(tmp_path: Path) -> None:
     mixed: list[reranker.Example] = [Pair("q", "p", 1.0), RankedList("q", ("p", "n"), (1.0, 0.0))]
     with pytest.raises(SystemExit, match="mixes pairs and ranked lists"):
         _run(tmp_path, mixed)
+
+
+def test_a_student_distilled_from_a_teacher_moves_toward_its_logits(tmp_path: Path) -> None:
+    """``--teacher``: a shortened student learns the teacher's logits (MSE), the recipe for a
+    faster reranker that keeps the shipped one's judgments."""
+    from rag.train.reranker import teacher_logits, truncate_layers
+
+    pairs = [Pair(q, p, 1.0) for q, p in FACTS] + [Pair(q, f, 0.0) for q, _ in FACTS for f in FILLER]
+    teacher = _run(tmp_path / "t", pairs, "--layers", "2", "--batch-size", "4", "--lr", "1e-3", "--max-steps", "6")
+    texts = [(p.query, p.passage) for p in pairs]
+    target = teacher_logits(teacher, texts, 160, "cpu")
+
+    def distance(model_dir: Path, layers: int = 0) -> float:
+        import torch
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        model = CrossEncoder(str(model_dir), device="cpu", model_kwargs={"dtype": torch.float32})
+        truncate_layers(model, layers)
+        got = model.predict(texts, activation_fn=torch.nn.Identity(), convert_to_numpy=True)
+        return float(sum((g - t) ** 2 for g, t in zip(got.tolist(), target, strict=True)) / len(target))
+
+    before = distance(teacher, layers=1)  # the student's start: the teacher's first layer
+    student = _run(tmp_path / "s", pairs, "--base", str(teacher), "--layers", "1", "--teacher", str(teacher),
+                   "--batch-size", "4", "--lr", "1e-3", "--head-lr", "1e-3", "--max-steps", "12")  # fmt: skip
+    info = json.loads((student / "training.json").read_text())
+    assert info["loss"].startswith("MSELoss") and info["teacher"]["model"] == str(teacher) and info["layers"] == 1
+    assert distance(student) < before
+
+
+def test_distillation_refuses_ranked_lists(tmp_path: Path) -> None:
+    lists: list[reranker.Example] = [RankedList(q, (p, *FILLER), (1.0, 0.0, 0.0, 0.0)) for q, p in FACTS]
+    with pytest.raises(SystemExit, match="--teacher distils on"):
+        _run(tmp_path, lists, "--teacher", "some/teacher")

@@ -1,0 +1,131 @@
+"""Would the reranker's score make a good citation gate? (session 9: no; docs/answers.md)
+
+    .venv/bin/python bench/citation_gate.py [--seed 0] [--limit 80] [--held-back-limit 30] [--records F]
+
+Answers the SQuAD dev questions through the shipped app (adapter, reranker, same plan as
+``python -m rag.eval answers --no-base``), and for every answer also scores each of its sources
+with the app's cross-encoder. It then replays candidate gates on those records: a citation is
+dropped when its source scores under a floor, or more than a margin under the best source, and
+an answer left with no citation counts as the abstention ("no quotes" also refuses the app's
+quoted-sentence fallback). It prints token-F1, answered share, citation precision and correct
+abstention per gate; the replay is exact, since the gate acts after generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def replay(
+    records: list[dict[str, Any]], floor: float | None, margin: float | None, no_quotes: bool
+) -> dict[str, float]:
+    """The answers' figures had the gate been applied.
+
+    >>> r = dict(indexed=True, abstained=False, f1=1.0, extractive=False, src_ce=[0.9, 0.2],
+    ...          cited=[{"n": 2, "has_answer": False}])
+    >>> replay([r], None, None, False)["citation_precision"], replay([r], 0.5, None, False)["answered"]
+    (0.0, 0.0)
+    """
+    f1: list[float] = []
+    answered: list[float] = []
+    cites: list[float] = []
+    held: list[float] = []
+    for r in records:
+        abstained, cited = r["abstained"], list(r["cited"])
+        if not abstained:
+            ce = r["src_ce"]
+            keep = [] if no_quotes and r["extractive"] else cited
+            keep = [c for c in keep if floor is None or ce[c["n"] - 1] >= floor]
+            keep = [c for c in keep if margin is None or ce[c["n"] - 1] >= max(ce) - margin]
+            abstained, cited = not keep, keep
+        if r["indexed"]:
+            f1.append(0.0 if abstained else r["f1"])
+            answered.append(float(not abstained))
+            cites += [] if abstained else [float(c["has_answer"]) for c in cited]
+        else:
+            held.append(float(abstained))
+    return {
+        "f1": round(mean(f1), 3) if f1 else 0.0,
+        "answered": round(mean(answered), 3) if answered else 0.0,
+        "citation_precision": round(mean(cites), 3) if cites else 0.0,
+        "citations": len(cites),
+        "correct_abstention": round(mean(held), 3) if held else 0.0,
+    }
+
+
+def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from rag.config import Settings
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.eval.answer_metrics import contains_answer
+    from rag.eval.answers import plan, score, write_articles
+    from rag.eval.datasets import read_squad, split_articles
+    from rag.generate import TransformersGenerator
+    from rag.services import Services
+
+    base = Settings()
+    home = Path(tempfile.mkdtemp(prefix="grounded-gate-"))
+    settings = base.model_copy(update={"home": home, "model_cache": base.model_cache_dir})
+    try:
+        p = plan(split_articles(read_squad(args.squad))[1], 2, args.limit, args.held_back_limit, args.seed)
+        folder = settings.home_dir / "squad"
+        write_articles(p.indexed, folder)
+        generator = TransformersGenerator(settings)
+        services = Services(settings, embedder=SentenceTransformerEmbedder(settings), generator=generator)
+        services.indexer.ingest_paths([folder])
+        pipeline = services.pipeline
+        if pipeline.reranker is None:
+            raise SystemExit("The reranker is off (RAG_RERANKER_MODEL=none): nothing to gate with.")
+        out: list[dict[str, Any]] = []
+        for q in p.questions:
+            stream = pipeline.stream(q.question)
+            raw = "".join(stream).strip()
+            answer = stream.answer
+            assert answer is not None
+            rec = asdict(score("adapter", q, raw, answer, pipeline.template.abstain, 0))
+            texts = [s.chunk.text for s in answer.sources]
+            rec["src_ce"] = pipeline.reranker.score(q.question, texts) if texts else []
+            rec["src_has"] = [contains_answer(t, q.answers) for t in texts]
+            rec["extractive"] = answer.extractive
+            out.append(rec)
+        return out
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> int:
+    from rag.eval.answers import DEFAULT_SQUAD
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=80)
+    p.add_argument("--held-back-limit", type=int, default=30)
+    p.add_argument("--records", type=Path, help="write the records (JSON lines) here; or read them if it exists")
+    args = p.parse_args()
+    if args.records and args.records.is_file():
+        records = [json.loads(line) for line in args.records.read_text().splitlines()]
+    else:
+        records = collect(args)
+        if args.records:
+            args.records.write_text("".join(json.dumps(r) + "\n" for r in records))
+    gates = [(None, None, False), (0.3, None, False), (None, 0.1, False), (None, 0.15, False), (None, 0.1, True)]
+    for floor, margin, no_quotes in gates:
+        name = f"floor {floor}, margin {margin}, no quotes {no_quotes}"
+        print(json.dumps({"gate": name, **replay(records, floor, margin, no_quotes)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
