@@ -26,6 +26,7 @@ run: $(STAMP)
 ## The whole suite: lint, types, unit + integration + UI + browser tests.
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

@@ -495,8 +495,9 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
         "",
         "```python",
         "from sentence_transformers.cross_encoder import CrossEncoder",
-        "model = CrossEncoder('models/reranker')",
-        "model.predict([('what lowers cholesterol?', 'Oats contain beta-glucan, which ...')])",
+        "",
+        'model = CrossEncoder("models/reranker")',
+        'model.predict([("what lowers cholesterol?", "Oats contain beta-glucan, which ...")])',
         "```",
         "",
     ]

@@ -19,7 +19,11 @@ def tiny_bert(hidden_act: str = "gelu") -> Any:
 
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
         hidden_act=hidden_act,
     )
     return BertModel(config).eval()
