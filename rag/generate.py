@@ -101,7 +101,6 @@ class GenerationStats:
     prefill_s: float = 0.0
     decode_s: float = 0.0
     token_probs: list[float] = field(default_factory=list)  # each new token's probability, in order
-    compiled: bool = False  # the steps ran through the compiled graph (RAG_LLM_COMPILE)
 
     @property
     def tokens_per_s(self) -> float:
@@ -451,7 +450,6 @@ class TransformersGenerator:
             sample=self.settings.temperature > 0,
             step=self.compiled.current() if self.compiled is not None else None,
         )
-        stats.compiled = self.compiled is not None and self.compiled.ready.is_set()
         with self._lock:
             t0 = time.perf_counter()
             t_first = 0.0

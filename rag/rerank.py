@@ -59,7 +59,7 @@ class CrossEncoderReranker:
                 [(question, p) for p in passages],
                 batch_size=self.batch_size,
                 show_progress_bar=False,
-                activation_fn=None,  # raw logits: only the order matters here
+                activation_fn=None,  # the model's own activation (sigmoid for ours): only the order matters
                 convert_to_numpy=True,
             )
         return [float(x) for x in np.asarray(out, dtype=np.float32).reshape(-1)]
@@ -71,10 +71,10 @@ def rerank(
     """Re-score the first ``top_n`` hits with the cross-encoder and re-order them; hits after
     ``top_n`` follow in their first-stage order.
 
-    ``keep_first_stage`` = 0 orders by the cross-encoder alone (scores are its logits). Above 0,
-    the cross-encoder's order and the first-stage order are fused by RRF (k=60), the first
-    stage weighted by this value (1 = equal say; scores are fused RRF scores): a hedge for
-    corpora unlike the reranker's training data.
+    ``keep_first_stage`` = 0 orders by the cross-encoder alone (scores are its outputs: sigmoid
+    probabilities for the shipped model). Above 0, the cross-encoder's order and the first-stage
+    order are fused by RRF (k=60), the first stage weighted by this value (1 = equal say; scores
+    are fused RRF scores): a hedge for corpora unlike the reranker's training data.
 
     >>> from rag.types import Chunk
     >>> class Lengthy:

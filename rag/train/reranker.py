@@ -181,14 +181,16 @@ def load_examples(path: Path) -> tuple[list[Example], dict[str, object]]:
     return out, dict(data["info"])
 
 
-def teacher_logits(teacher: str | Path, pairs: Sequence[tuple[str, str]], max_length: int, device: str) -> list[float]:
+def teacher_logits(
+    teacher: str | Path, pairs: Sequence[tuple[str, str]], max_length: int, device: str, bf16: bool
+) -> list[float]:
     """The raw logits a trained cross-encoder (the teacher) gives each (query, passage) pair: the
-    targets of ``--teacher`` distillation (a smaller student learns to reproduce them)."""
+    targets of ``--teacher`` distillation (a smaller student learns to reproduce them). ``bf16``
+    loads its weights in bf16 (where the training device computes in it), else fp32."""
     import numpy as np
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    bf16 = device == "cuda" or use_bf16(Settings(), device)
     model = CrossEncoder(str(teacher), max_length=max_length, device=device,
                          model_kwargs={"dtype": torch.bfloat16 if bf16 else torch.float32})  # fmt: skip
     out = model.predict(list(pairs), batch_size=64, activation_fn=torch.nn.Identity(), convert_to_numpy=True,
@@ -267,6 +269,15 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         data = Dataset.from_dict({"query": [e.query for e in lists], "docs": [list(e.passages) for e in lists],
                                   "labels": [list(e.labels) for e in lists]})  # fmt: skip
         loss = LambdaLoss(model, mini_batch_size=args.batch_size)
+    elif args.teacher:  # distillation: the student learns the teacher's logits, not the 0/1 labels
+        from sentence_transformers.cross_encoder.losses import MSELoss
+
+        t1 = time.perf_counter()
+        texts = [(p.query, p.passage) for p in pairs]
+        targets = teacher_logits(args.teacher, texts, args.max_length, device, bf16 or device == "cuda")
+        info["teacher"] = {"model": str(args.teacher), "scoring_seconds": round(time.perf_counter() - t1, 1)}
+        data = Dataset.from_dict({"query": [q for q, _ in texts], "passage": [p for _, p in texts], "label": targets})
+        loss = MSELoss(model)
     else:
         data = Dataset.from_dict(
             {
@@ -276,14 +287,6 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             }
         )
         loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
-        if args.teacher:  # distillation: the student learns the teacher's logits, not the 0/1 labels
-            from sentence_transformers.cross_encoder.losses import MSELoss
-
-            t1 = time.perf_counter()
-            targets = teacher_logits(args.teacher, [(p.query, p.passage) for p in pairs], args.max_length, device)
-            info["teacher"] = {"model": str(args.teacher), "scoring_seconds": round(time.perf_counter() - t1, 1)}
-            data = data.remove_columns("label").add_column("label", targets)
-            loss = MSELoss(model)
     batch = args.list_batch_size if lists else args.batch_size
     out_tmp = Path(args.out).with_name(Path(args.out).name + ".training")
     targs = CrossEncoderTrainingArguments(
