@@ -9,7 +9,9 @@ piece: retrieval + prompt prefill), decode speed (new tokens after the first / t
 first to the last new token, stamped in the generator's decode loop), and the process RSS with all models
 loaded. The baseline, measured after it in the same run on the same questions, is the same
 generator decoding with its dense bf16 weights, eagerly (``RAG_LLM_INT8_DECODE=off``,
-``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). With ``RAG_LLM_COMPILE=on`` a third pass,
+``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). With ``RAG_SOURCE_MARGIN`` above 0 (the
+default), the questions are also timed with every top-k source given to the generator
+(``all_top_k_sources``), then with the margin again (``again_with_margin``). With ``RAG_LLM_COMPILE=on`` a third pass,
 int8 decoding without the compiled step, is timed too, and the answers of the compiled and eager
 passes are compared (``same_answers_as_eager``).
 """
@@ -128,11 +130,20 @@ def main() -> int:
         "bf16": bool(getattr(services.generator, "bf16", False)),
         "int8_decode": bool(getattr(services.generator, "int8_decode", False)),
         "llm_compile": services.settings.llm_compile,
+        "source_margin": services.settings.source_margin,
     }
     compiled = getattr(services.generator, "compiled", None)
     if compiled is not None:
         result["compile_s"] = round(compiled.seconds, 1)
         result["compiled_steps_used"] = compiled.ready.is_set()
+    if services.settings.source_margin > 0:
+        # The same questions with every top_k source (no margin cut), then ours again: ABA in one
+        # process, so the machine's drift shows up as the gap between the two A passes.
+        settings = pipeline.settings
+        pipeline.settings = settings.model_copy(update={"source_margin": 0.0})
+        result["all_top_k_sources"], _ = time_answers(pipeline, queries[: 1 + args.questions])
+        pipeline.settings = settings
+        result["again_with_margin"], _ = time_answers(pipeline, queries[: 1 + args.questions])
     if args.baseline and result["int8_decode"]:
         # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
         from rag.generate import TransformersGenerator

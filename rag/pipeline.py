@@ -16,7 +16,7 @@ from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
 from rag.config import Settings
 from rag.interfaces import Generator, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
-from rag.rerank import rerank
+from rag.rerank import close_to_best, rerank_scored
 from rag.types import Answer, ScoredChunk
 
 
@@ -82,9 +82,10 @@ class RagPipeline:
         if self.reranker is not None and hits:
             t0 = time.perf_counter()
             s = self.settings
-            hits = rerank(question, hits, self.reranker, s.rerank_top_n, s.rerank_keep_first_stage)
+            hits, scores = rerank_scored(question, hits, self.reranker, s.rerank_top_n, s.rerank_keep_first_stage)
             if timings is not None:
                 timings["rerank"] = _ms(t0)
+            return close_to_best(hits[: s.top_k], scores, s.source_margin)
         return hits[: self.settings.top_k]
 
     def stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:

@@ -87,10 +87,40 @@ def rerank(
     >>> [h.chunk.text for h in rerank("q", hs, Lengthy(), top_n=3, keep_first_stage=1.0)]
     ['ccc', 'a', 'bb', 'dddd']
     """
+    return rerank_scored(question, hits, reranker, top_n, keep_first_stage)[0]
+
+
+def rerank_scored(
+    question: str, hits: Sequence[ScoredChunk], reranker: Reranker, top_n: int, keep_first_stage: float = 0.0
+) -> tuple[list[ScoredChunk], dict[str, float]]:
+    """:func:`rerank`, plus the cross-encoder's own score of each re-scored chunk (by chunk id),
+    which the fused order's scores no longer show."""
     head, tail = list(hits[:top_n]), list(hits[top_n:])
     scores = reranker.score(question, [h.chunk.text for h in head])
+    by_id = {h.chunk.id: s for h, s in zip(head, scores, strict=True)}
     order = sorted(range(len(head)), key=lambda i: -scores[i])
     if keep_first_stage <= 0:
-        return [ScoredChunk(head[i].chunk, scores[i]) for i in order] + tail
+        return [ScoredChunk(head[i].chunk, scores[i]) for i in order] + tail, by_id
     fused = reciprocal_rank_fusion([order, list(range(len(head)))], weights=[1.0, keep_first_stage], k=60.0)
-    return [ScoredChunk(head[i].chunk, s) for i, s in fused] + tail
+    return [ScoredChunk(head[i].chunk, s) for i, s in fused] + tail, by_id
+
+
+def close_to_best(hits: Sequence[ScoredChunk], scores: dict[str, float], margin: float) -> list[ScoredChunk]:
+    """Keep the first hit and every other whose cross-encoder score is within ``margin`` of the
+    best one's, in order. Hits without a score (not re-scored) count as outside the margin;
+    ``margin`` <= 0 keeps everything.
+
+    >>> from rag.types import Chunk
+    >>> hs = [ScoredChunk(Chunk(i, "d", "s", None, 0, 1, "t"), 0.0) for i in "abc"]
+    >>> [h.chunk.id for h in close_to_best(hs, {"a": 0.95, "b": 0.5, "c": 0.9}, margin=0.1)]
+    ['a', 'c']
+    >>> [h.chunk.id for h in close_to_best(hs, {"a": 0.5, "b": 0.95, "c": 0.9}, margin=0.1)]
+    ['a', 'b', 'c']
+    >>> len(close_to_best(hs, {"a": 0.95, "b": 0.5, "c": 0.2}, margin=0))
+    3
+    """
+    known = [scores[h.chunk.id] for h in hits if h.chunk.id in scores]
+    if margin <= 0 or not known:
+        return list(hits)
+    floor = max(known) - margin
+    return [h for i, h in enumerate(hits) if i == 0 or scores.get(h.chunk.id, float("-inf")) >= floor]

@@ -297,6 +297,7 @@ def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[
             "max_new_tokens": s.max_new_tokens,
             "retrieval_mode": s.retrieval_mode,
             "reranker_model": s.reranker_model,
+            "source_margin": s.source_margin,
             "bf16": s.bf16,
             "llm_int8_decode": s.llm_int8_decode,
             "abstain_min_prob": s.abstain_min_prob,
