@@ -77,7 +77,8 @@ class RagPipeline:
     def sources(
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]:
-        """Evidence for ``question``: the top-k chunks, best first (reranked when a reranker is set)."""
+        """Evidence for ``question``: the top-k chunks, best first. With a reranker they are
+        re-ordered, and only the first and those scoring within ``source_margin`` of the best stay."""
         hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids, timings)
         if self.reranker is not None and hits:
             t0 = time.perf_counter()
