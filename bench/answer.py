@@ -11,7 +11,10 @@ loaded. The baseline, measured after it in the same run on the same questions, i
 generator decoding with its dense bf16 weights, eagerly (``RAG_LLM_INT8_DECODE=off``,
 ``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). With ``RAG_SOURCE_MARGIN`` above 0 (the
 default), the questions are also timed with every top-k source given to the generator
-(``all_top_k_sources``), then with the margin again (``again_with_margin``). With ``RAG_LLM_COMPILE=on`` a third pass,
+(``all_top_k_sources``), then with the margin again (``again_with_margin``). With
+``RAG_SECOND_READING`` on (the default), each pass also reports the time to the final, checked
+answer (``answer_s``) and the second readings' own time, and the questions are timed once more
+without it (``without_second_reading``). With ``RAG_LLM_COMPILE=on`` a third pass,
 int8 decoding without the compiled step, is timed too, and the answers of the compiled and eager
 passes are compared (``same_answers_as_eager``).
 """
@@ -32,10 +35,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+class StatsTap:
+    """Passes a generator's streams through and keeps each finished stream's stats, so the
+    streamed answer's figures are read even when a second reading generates after it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.stats: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def stream(self, messages: list[dict[str, str]]) -> Any:
+        yield from self.inner.stream(messages)
+        self.stats.append(self.inner.last_stats)
+
+
 def time_answers(pipeline: Any, queries: list[str]) -> tuple[dict[str, Any], list[str]]:
     """Ask ``queries[1:]`` (``queries[0]`` warms up) and time each answer's stream; returns the
-    figures and the answers' texts."""
+    figures and the answers' texts. ``answer_s`` runs from the question to the final, checked
+    answer (after the second reading, when one runs)."""
     pipeline.ask(queries[0])  # warm-up (first call pays one-off costs)
+    tap = pipeline.generator = StatsTap(pipeline.generator)
+    try:
+        return _time_answers(pipeline, tap, queries[1:])
+    finally:
+        pipeline.generator = tap.inner
+
+
+def _time_answers(pipeline: Any, tap: StatsTap, queries: list[str]) -> tuple[dict[str, Any], list[str]]:
     ttft: list[float] = []
     decode: list[float] = []
     generated: list[int] = []
@@ -43,9 +71,13 @@ def time_answers(pipeline: Any, queries: list[str]) -> tuple[dict[str, Any], lis
     decode_total = [0, 0.0]  # tokens after the first, seconds: all answers pooled
     abstained = 0
     answers: list[str] = []
-    for q in queries[1:]:
+    answer_s: list[float] = []
+    second: list[float] = []  # seconds of each second reading
+    unconfirmed = 0
+    for q in queries:
         t0 = time.perf_counter()
         first = None
+        n_streams = len(tap.stats)
         stream = pipeline.stream(q)
         for _piece in stream:
             if first is None:
@@ -57,7 +89,11 @@ def time_answers(pipeline: Any, queries: list[str]) -> tuple[dict[str, Any], lis
             abstained += 1  # nothing relevant: no generation to time
             continue
         ttft.append((first or end) - t0)
-        stats = pipeline.generator.last_stats  # timed in the decode loop: real token count
+        answer_s.append(end - t0)
+        if "second_reading" in stream.answer.timings_ms:
+            second.append(stream.answer.timings_ms["second_reading"] / 1000)
+        unconfirmed += bool(stream.answer.unconfirmed)
+        stats = tap.stats[n_streams]  # the streamed answer's, timed in the decode loop: real token count
         if stats.new_tokens > 1:
             decode.append(stats.tokens_per_s)
             decode_total[0] += stats.new_tokens - 1
@@ -73,6 +109,11 @@ def time_answers(pipeline: Any, queries: list[str]) -> tuple[dict[str, Any], lis
         "decode_tokens_per_s_pooled": round(decode_total[0] / decode_total[1], 1) if decode_total[1] else None,
         "tokens_generated_p50": statistics.median(generated),
         "prompt_tokens_p50": statistics.median(prompt_tokens),
+        "answer_s_p50": round(statistics.median(answer_s), 2),
+        "answer_s_max": round(max(answer_s), 2),
+        "second_readings": len(second),
+        "second_reading_s_p50": round(statistics.median(second), 2) if second else None,
+        "unconfirmed": unconfirmed,
     }
     return figures, answers
 
@@ -131,6 +172,7 @@ def main() -> int:
         "int8_decode": bool(getattr(services.generator, "int8_decode", False)),
         "llm_compile": services.settings.llm_compile,
         "source_margin": services.settings.source_margin,
+        "second_reading": services.settings.second_reading,
     }
     compiled = getattr(services.generator, "compiled", None)
     if compiled is not None:
@@ -144,6 +186,12 @@ def main() -> int:
         result["all_top_k_sources"], _ = time_answers(pipeline, queries[: 1 + args.questions])
         pipeline.settings = settings
         result["again_with_margin"], _ = time_answers(pipeline, queries[: 1 + args.questions])
+    if services.settings.second_reading:
+        # The same questions without the second reading: what it adds to the time to the final answer.
+        settings = pipeline.settings
+        pipeline.settings = settings.model_copy(update={"second_reading": False})
+        result["without_second_reading"], _ = time_answers(pipeline, queries[: 1 + args.questions])
+        pipeline.settings = settings
     if args.baseline and result["int8_decode"]:
         # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
         from rag.generate import TransformersGenerator

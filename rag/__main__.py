@@ -36,8 +36,12 @@ def _ask(question: str, as_json: bool) -> int:
         print(f"  [{c.n}] {Path(c.chunk.source).name}{page}: \u201c{' '.join(c.chunk.text[s:e].split())}\u201d")
     for sentence in answer.unsupported:
         print(f"  removed, no source supports it: {sentence}")
+    if answer.unconfirmed:
+        first, second = answer.unconfirmed
+        print(f"  two readings disagreed: {first!r}, then with the sources reversed {second!r}")
     t = answer.timings_ms
-    print(f"({t.get('retrieve', 0):.0f} ms retrieve, {t.get('generate', 0):.0f} ms generate)")
+    again = f", {t['second_reading']:.0f} ms second reading" if "second_reading" in t else ""
+    print(f"({t.get('retrieve', 0):.0f} ms retrieve, {t.get('generate', 0):.0f} ms generate{again})")
     return 0
 
 

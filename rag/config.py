@@ -207,6 +207,16 @@ class Settings(BaseSettings):
         "verifies (unsupported sentences are dropped, and the app refuses when nothing is left). "
         "0 lets greedy decoding decide. Not applied with RAG_LLM_BACKEND=openai.",
     )
+    second_reading: bool = Field(
+        default=True,
+        description="When the generator answers from two or more sources, ask it again with the "
+        "sources in reverse order and keep the answer only if both readings agree (they cite a "
+        "common passage, or their answers share most words: token-F1 >= 0.5); otherwise abstain and "
+        "show both drafts. A small model often changes an answer it misread from a look-alike "
+        "passage. Costs one more generation per such answer (about a second here, after the "
+        "first answer has streamed). With the shipped models, citation precision on three samples of "
+        "SQuAD dev rose from 0.83 to 0.92 (pooled) for 1-4 points of token-F1 (docs/answers.md, session 11).",
+    )
     max_source_chars: int = Field(
         default=1200, ge=100, description="Each source passage is cut to this length in the prompt."
     )

@@ -2,7 +2,8 @@
 
 question -> retrieve (dense + BM25, fused) -> (nothing relevant? abstain) -> rerank top-N
          -> prompt -> generate (streamed)
-         -> clean markers -> attribute unmarked claims -> cite -> Answer
+         -> clean markers -> attribute unmarked claims -> cite
+         -> (two or more sources) read again in reverse order; disagree? abstain -> Answer
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
 from rag.config import Settings
+from rag.confirm import readings_agree
 from rag.interfaces import Generator, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
 from rag.rerank import close_to_best, rerank_scored
@@ -126,10 +128,40 @@ class RagPipeline:
             pieces.append(piece)
             yield piece
         timings["generate"] = _ms(t1)
-        raw = "".join(pieces).strip()
+        first = self.finish(question, "".join(pieces), scored, timings)
+        out.answer = self.confirm(first, scored, timings)
+
+    def confirm(self, first: Answer, scored: Sequence[ScoredChunk], timings: dict[str, float] | None = None) -> Answer:
+        """The second reading (``RAG_SECOND_READING``, :mod:`rag.confirm`): ask again with the
+        sources reversed; keep ``first`` only if the two answers agree, else abstain with both
+        drafts in ``unconfirmed``. Skipped for an abstention or a single source."""
+        if not self.settings.second_reading or first.abstained or len(scored) < 2:
+            return first
+        t0 = time.perf_counter()
+        question, again = first.question, list(scored)[::-1]
+        messages = build_messages(question, [s.chunk for s in again], self.template, self.settings.max_source_chars)
+        second = self.finish(question, "".join(self.generator.stream(messages)), again)
+        if timings is not None:
+            timings["second_reading"] = _ms(t0)
+        ids = lambda a: {c.chunk.id for c in a.citations}  # noqa: E731
+        second_text = "" if second.abstained else second.text
+        if readings_agree(first.text, ids(first), second_text, ids(second)):
+            return first
+        return Answer(
+            question, self.template.abstain, True, (), tuple(scored), first.timings_ms, first.unsupported,
+            unconfirmed=(first.text, second.text),
+        )  # fmt: skip
+
+    def finish(
+        self, question: str, raw: str, scored: Sequence[ScoredChunk], timings: dict[str, float] | None = None
+    ) -> Answer:
+        """The checked answer from the model's raw text over these sources: markers cleaned,
+        unsupported claims dropped, every kept claim cited, or the abstention."""
+        abstain, timings = self.template.abstain, timings if timings is not None else {}
+        raw = raw.strip()
+        chunks = [s.chunk for s in scored]
         if is_abstention(raw, abstain):
-            out.answer = Answer(question, abstain, True, (), tuple(scored), timings)
-            return
+            return Answer(question, abstain, True, (), tuple(scored), timings)
         text, dropped = verify_answer(clean_markers(raw, len(chunks)), chunks, question)
         extractive = False
         if not text:  # nothing the model wrote is backed by a source: quote the best sentence
@@ -137,6 +169,5 @@ class RagPipeline:
             extractive = bool(text)
         citations = citations_for(text, chunks)
         if not citations:  # no claim is backed by any source: refuse rather than mislead
-            out.answer = Answer(question, abstain, True, (), tuple(scored), timings, tuple(dropped))
-            return
-        out.answer = Answer(question, text, False, tuple(citations), tuple(scored), timings, tuple(dropped), extractive)
+            return Answer(question, abstain, True, (), tuple(scored), timings, tuple(dropped))
+        return Answer(question, text, False, tuple(citations), tuple(scored), timings, tuple(dropped), extractive)

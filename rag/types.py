@@ -77,6 +77,8 @@ class Answer:
     # generated sentences no source backs, removed from ``text`` (shown to the user as such)
     unsupported: tuple[str, ...] = ()
     extractive: bool = False  # ``text`` quotes a source because no generated claim was backed
+    # the two readings' answers when they disagreed (``text`` is then the abstention)
+    unconfirmed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -85,6 +87,7 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "unsupported": list(self.unsupported),
             "extractive": self.extractive,
+            "unconfirmed": list(self.unconfirmed),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 

@@ -41,6 +41,18 @@ def empty_index_hint() -> None:
     st.page_link(DOCUMENTS_PAGE, label="Go to Documents", icon=":material/upload_file:")
 
 
+def draft_caption(second_reading: bool) -> str:
+    """What the user reads above the streaming draft.
+
+    >>> draft_caption(False)
+    'Draft, being written — each sentence is checked against the sources when it is done.'
+    """
+    text = "Draft, being written — each sentence is checked against the sources when it is done"
+    if second_reading:
+        return text + ", and the answer is confirmed by reading the sources again in reverse order."
+    return text + "."
+
+
 def answer(services: Services, question: str, doc_ids: list[str] | None = None) -> Answer | None:
     """Stream the answer into an assistant message, then replace it with the final, checked one."""
     with st.chat_message("assistant"):
@@ -54,8 +66,9 @@ def answer(services: Services, question: str, doc_ids: list[str] | None = None) 
             stream = pipeline.stream(question, doc_ids or None)
             with slot.container():
                 # The raw draft streams in; every sentence is then checked against the sources
-                # and the checked answer replaces it, so say so up front.
-                st.caption("Draft, being written — each sentence is checked against the sources when it is done.")
+                # (and the answer confirmed by a second reading) and the checked answer replaces
+                # it, so say so up front.
+                st.caption(draft_caption(services.settings.second_reading))
                 st.write_stream(stream)
         except Exception as e:  # show the failure in place of the answer; keep the app alive
             log.exception("answering failed")

@@ -176,6 +176,25 @@ def test_chat_explains_extractive_fallback(make_services: MakeServices, app: App
     assert any("removed because no source supports" in e.label for e in at.expander)
 
 
+def test_chat_shows_both_drafts_when_the_second_reading_disagrees(make_services: MakeServices, app: AppTest) -> None:
+    """EchoGenerator answers from whichever source comes first, so reading the two sources in
+    reverse order changes its answer: the app abstains and shows both drafts and the sources."""
+    s = make_services()
+    for name, text in (
+        ("built.txt", b"Construction of the Eiffel Tower finished in 1889."),
+        ("paint.txt", b"Gustave Eiffel's company repainted the tower during 2019, using sixty tonnes."),
+    ):
+        assert s.indexer.ingest_bytes(text, name).status == "indexed"
+    at = app.run()
+    at.chat_input[0].set_value("When was the Eiffel Tower finished?").run()
+    assert not at.exception
+    assert abstain_message() in texts(at.info)
+    assert any("Two readings of the sources gave different answers" in e.label for e in at.expander)
+    shown = markdown(at)
+    assert "finished in 1889" in shown and "repainted the tower during 2019" in shown
+    assert "built.txt" in shown and "paint.txt" in shown
+
+
 # --- (3) chat: empty index ---------------------------------------------------------------------
 def test_chat_with_empty_index_shows_hint(make_services: MakeServices, app: AppTest) -> None:
     make_services()
