@@ -28,6 +28,10 @@ class Retriever(Protocol):
     ) -> list[ScoredChunk]: ...
 
 
+def _cited_ids(answer: Answer) -> set[str]:
+    return {c.chunk.id for c in answer.citations}
+
+
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
@@ -143,9 +147,8 @@ class RagPipeline:
         second = self.finish(question, "".join(self.generator.stream(messages)), again)
         if timings is not None:
             timings["second_reading"] = _ms(t0)
-        ids = lambda a: {c.chunk.id for c in a.citations}  # noqa: E731
         second_text = "" if second.abstained else second.text
-        if readings_agree(first.text, ids(first), second_text, ids(second)):
+        if readings_agree(first.text, _cited_ids(first), second_text, _cited_ids(second)):
             return first
         return Answer(
             question, self.template.abstain, True, (), tuple(scored), first.timings_ms, first.unsupported,

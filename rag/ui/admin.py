@@ -44,6 +44,7 @@ def models_section(services: Services, stats: IndexStats) -> None:
         f"- Generator: `{describe('llm', stats.generator)}`, {loaded}\n"
         + (f"- Generator adapter (LoRA): `{code_span(stats.adapter)}`\n" if stats.adapter else "")
         + (f"- Decode steps: {stats.decoding}\n" if stats.decoding else "")
+        + f"- Second reading (RAG_SECOND_READING): {'on' if settings.second_reading else 'off'}\n"
         + f"- Data directory: `{code_span(str(settings.home_dir))}`\n"
         f"- Model cache: `{code_span(str(settings.model_cache_dir))}`"
     )

@@ -106,6 +106,7 @@ def _two_sources(tmp_path: Path, **overrides: object) -> Services:
     for name, text in SECOND_READING_DOCS.items():
         (tmp_path / "d").mkdir(exist_ok=True)
         (tmp_path / "d" / name).write_text(text)
+    overrides.setdefault("second_reading", True)
     settings = make_settings(tmp_path / "home", top_k=2, min_relevance=-1.0, **overrides)
     s = Services(settings, HashEmbedder(), EchoGenerator())
     s.indexer.ingest_paths([tmp_path / "d"])
