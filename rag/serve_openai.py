@@ -142,6 +142,13 @@ class OpenAICompatibleServer(ThreadingHTTPServer):
         self.created = int(time.time())
         super().__init__((host, port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closes its idle keep-alive connection (the openai client does, on close
+        or exit) resets the socket the handler is reading: normal, so not printed as a crash."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
+
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,3 +95,18 @@ def test_bad_requests_get_openai_shaped_errors(
     assert resp.status == status and err["code"] == code and err["message"]
     assert _post(conn, CHAT).status == 200  # the connection is still usable
     conn.close()
+
+
+def test_a_reset_keep_alive_connection_is_not_reported_as_a_crash(
+    server: OpenAICompatibleServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client closing its idle keep-alive socket with a reset (SO_LINGER 0) while the
+    handler waits for the next request: normal client behaviour, so nothing on stderr."""
+    conn = _conn(server)
+    r = _post(conn, {"model": server.model_name, "messages": [{"role": "user", "content": "hi"}]})
+    r.read()
+    assert conn.sock is not None
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    time.sleep(0.3)  # the handler thread reads the reset
+    assert "Exception occurred" not in capsys.readouterr().err
