@@ -118,6 +118,16 @@ def _time_answers(pipeline: Any, tap: StatsTap, queries: list[str]) -> tuple[dic
     return figures, answers
 
 
+def time_with(pipeline: Any, queries: list[str], **update: Any) -> dict[str, Any]:
+    """:func:`time_answers`'s figures with these settings changed for the pass only."""
+    settings = pipeline.settings
+    pipeline.settings = settings.model_copy(update=update)
+    try:
+        return time_answers(pipeline, queries)[0]
+    finally:
+        pipeline.settings = settings
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--docs", type=int, default=3633)
@@ -181,17 +191,11 @@ def main() -> int:
     if services.settings.source_margin > 0:
         # The same questions with every top_k source (no margin cut), then ours again: ABA in one
         # process, so the machine's drift shows up as the gap between the two A passes.
-        settings = pipeline.settings
-        pipeline.settings = settings.model_copy(update={"source_margin": 0.0})
-        result["all_top_k_sources"], _ = time_answers(pipeline, queries[: 1 + args.questions])
-        pipeline.settings = settings
+        result["all_top_k_sources"] = time_with(pipeline, queries[: 1 + args.questions], source_margin=0.0)
         result["again_with_margin"], _ = time_answers(pipeline, queries[: 1 + args.questions])
     if services.settings.second_reading:
         # The same questions without the second reading: what it adds to the time to the final answer.
-        settings = pipeline.settings
-        pipeline.settings = settings.model_copy(update={"second_reading": False})
-        result["without_second_reading"], _ = time_answers(pipeline, queries[: 1 + args.questions])
-        pipeline.settings = settings
+        result["without_second_reading"] = time_with(pipeline, queries[: 1 + args.questions], second_reading=False)
     if args.baseline and result["int8_decode"]:
         # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
         from rag.generate import TransformersGenerator

@@ -18,16 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from statistics import mean
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.squad_replay import Outcome, recorded, squad_app, tally
 
 
 def replay(
@@ -48,11 +47,8 @@ def replay(
     >>> replay([r], None, None, False, sentence_margin=0.1)["answered"]
     0.0
     """
-    f1: list[float] = []
-    answered: list[float] = []
-    cites: list[float] = []
-    held: list[float] = []
-    for r in records:
+
+    def gated(r: dict[str, Any]) -> Outcome:
         abstained, cited = r["abstained"], list(r["cited"])
         if not abstained:
             ce = r["src_ce"]
@@ -63,41 +59,17 @@ def replay(
                 best = r["sent_ce_max"]
                 keep = [c for c in keep if r["cite_sent_ce"][str(c["n"])] >= best - sentence_margin]
             abstained, cited = not keep, keep
-        if r["indexed"]:
-            f1.append(0.0 if abstained else r["f1"])
-            answered.append(float(not abstained))
-            cites += [] if abstained else [float(c["has_answer"]) for c in cited]
-        else:
-            held.append(float(abstained))
-    return {
-        "f1": round(mean(f1), 3) if f1 else 0.0,
-        "answered": round(mean(answered), 3) if answered else 0.0,
-        "citation_precision": round(mean(cites), 3) if cites else 0.0,
-        "citations": len(cites),
-        "correct_abstention": round(mean(held), 3) if held else 0.0,
-    }
+        return r["indexed"], abstained, r["f1"], cited
+
+    return tally(gated(r) for r in records)
 
 
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
     from rag.cite import split_sentences
-    from rag.config import Settings
-    from rag.embed import SentenceTransformerEmbedder
     from rag.eval.answer_metrics import contains_answer
-    from rag.eval.answers import plan, score, write_articles
-    from rag.eval.datasets import read_squad, split_articles
-    from rag.generate import TransformersGenerator
-    from rag.services import Services
+    from rag.eval.answers import score
 
-    base = Settings()
-    home = Path(tempfile.mkdtemp(prefix="grounded-gate-"))
-    settings = base.model_copy(update={"home": home, "model_cache": base.model_cache_dir})
-    try:
-        p = plan(split_articles(read_squad(args.squad))[1], 2, args.limit, args.held_back_limit, args.seed)
-        folder = settings.home_dir / "squad"
-        write_articles(p.indexed, folder)
-        generator = TransformersGenerator(settings)
-        services = Services(settings, embedder=SentenceTransformerEmbedder(settings), generator=generator)
-        services.indexer.ingest_paths([folder])
+    with squad_app(args) as (p, services, _generator):
         pipeline = services.pipeline
         if pipeline.reranker is None:
             raise SystemExit("The reranker is off (RAG_RERANKER_MODEL=none): nothing to gate with.")
@@ -121,26 +93,10 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
             rec["sent_ce_max"] = max(pipeline.reranker.score(q.question, sents)) if sents else 0.0
             out.append(rec)
         return out
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> int:
-    from rag.eval.answers import DEFAULT_SQUAD
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=80)
-    p.add_argument("--held-back-limit", type=int, default=30)
-    p.add_argument("--records", type=Path, help="write the records (JSON lines) here; or read them if it exists")
-    args = p.parse_args()
-    if args.records and args.records.is_file():
-        records = [json.loads(line) for line in args.records.read_text().splitlines()]
-    else:
-        records = collect(args)
-        if args.records:
-            args.records.write_text("".join(json.dumps(r) + "\n" for r in records))
+    records = recorded(collect)
     gates = [(None, None, False), (0.3, None, False), (None, 0.1, False), (None, 0.15, False), (None, 0.1, True)]
     for floor, margin, no_quotes in gates:
         name = f"floor {floor}, margin {margin}, no quotes {no_quotes}"

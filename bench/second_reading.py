@@ -23,16 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
-from statistics import mean
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.squad_replay import Outcome, recorded, squad_app, tally
 
 RULES: dict[str, list[str]] = {
     "none (first reading only)": [],
@@ -81,53 +80,26 @@ def replay(records: list[dict[str, Any]], views: list[str], how: str) -> dict[st
     >>> replay(recs, [], "readings_agree")["citation_precision"], replay(recs, ["rev"], "readings_agree")
     (0.5, {'f1': 0.5, 'answered': 0.5, 'citation_precision': 1.0, 'citations': 1, 'correct_abstention': 0.0})
     """
-    f1: list[float] = []
-    answered: list[float] = []
-    cites: list[float] = []
-    held: list[float] = []
-    for r in records:
+
+    def kept(r: dict[str, Any]) -> Outcome:
         first = r["views"]["orig"]
         abstained = first is None or first["abstained"]
         if not abstained:
             abstained = not all(agree(first, r["views"].get(v), how) for v in views)
-        if r["indexed"]:
-            f1.append(0.0 if abstained else first["f1"])
-            answered.append(float(not abstained))
-            cites += [] if abstained else [float(c["has_answer"]) for c in first["cited"]]
-        else:
-            held.append(float(abstained))
-    return {
-        "f1": round(mean(f1), 3) if f1 else 0.0,
-        "answered": round(mean(answered), 3) if answered else 0.0,
-        "citation_precision": round(mean(cites), 3) if cites else 0.0,
-        "citations": len(cites),
-        "correct_abstention": round(mean(held), 3) if held else 0.0,
-    }
+        return r["indexed"], abstained, first["f1"] if first else 0.0, first["cited"] if first else []
+
+    return tally(kept(r) for r in records)
 
 
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from rag.config import Settings
-    from rag.embed import SentenceTransformerEmbedder
     from rag.eval.answer_metrics import contains_answer, f1_score
-    from rag.eval.answers import plan, write_articles
-    from rag.eval.datasets import read_squad, split_articles
-    from rag.generate import TransformersGenerator
     from rag.prompting import build_messages
-    from rag.services import Services
     from rag.types import ScoredChunk
 
-    base = Settings()
-    home = Path(tempfile.mkdtemp(prefix="grounded-second-reading-"))
-    settings = base.model_copy(update={"home": home, "model_cache": base.model_cache_dir, "second_reading": False})
-    no_margin = settings.model_copy(update={"source_margin": 0.0})
-    try:
-        p = plan(split_articles(read_squad(args.squad))[1], 2, args.limit, args.held_back_limit, args.seed)
-        folder = settings.home_dir / "squad"
-        write_articles(p.indexed, folder)
-        generator = TransformersGenerator(settings)
-        services = Services(settings, embedder=SentenceTransformerEmbedder(settings), generator=generator)
-        services.indexer.ingest_paths([folder])
+    with squad_app(args, second_reading=False) as (p, services, generator):
         pipeline = services.pipeline
+        settings = pipeline.settings
+        no_margin = settings.model_copy(update={"source_margin": 0.0})
 
         def read(question: str, golds: tuple[str, ...], scored: list[ScoredChunk]) -> dict[str, Any]:
             chunks = [s.chunk for s in scored]
@@ -162,26 +134,10 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
             out.append({"qid": q.qid, "indexed": q.indexed, "question": q.question, "answers": list(q.answers),
                         "sources": len(scored), "views": views})  # fmt: skip
         return out
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> int:
-    from rag.eval.answers import DEFAULT_SQUAD
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=80)
-    p.add_argument("--held-back-limit", type=int, default=30)
-    p.add_argument("--records", type=Path, help="write the records (JSON lines) here; or read them if it exists")
-    args = p.parse_args()
-    if args.records and args.records.is_file():
-        records = [json.loads(line) for line in args.records.read_text().splitlines()]
-    else:
-        records = collect(args)
-        if args.records:
-            args.records.write_text("".join(json.dumps(r) + "\n" for r in records))
+    records = recorded(collect)
     for how in AGREEMENTS:
         for name, views in RULES.items():
             print(json.dumps({"agreement": how, "views": name, **replay(records, views, how)}))
