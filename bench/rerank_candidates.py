@@ -42,7 +42,8 @@ def export(args: argparse.Namespace) -> int:
     hybrid, dense = services.retriever, unfloored_dense(services)
     queries = []
     for qid, q in task.queries.items():
-        fused = hybrid.fuse(dense.retrieve(q, args.depth), hybrid.bm25(q, args.depth), args.depth)
+        d_hits, vector = dense.retrieve_with_vector(q, args.depth)
+        fused = hybrid.refine(q, vector, d_hits, hybrid.bm25(q, args.depth), args.depth)
         # text only where the reranker reads it; deeper hits only place their documents
         queries.append({"id": qid, "text": q, "hits": [
             {"doc": doc_of.get(h.chunk.source, ""), "text": h.chunk.text if i < args.text_depth else ""}
@@ -50,7 +51,8 @@ def export(args: argparse.Namespace) -> int:
     with gzip.open(args.out, "wt", encoding="utf-8") as f:
         json.dump({"split": args.split, "qrels": task.qrels, "queries": queries,
                    "fusion": {"rrf_k": settings.rrf_k, "dense": settings.rrf_dense_weight,
-                              "bm25": settings.rrf_bm25_weight, "depth": args.depth}}, f)  # fmt: skip
+                              "bm25": settings.rrf_bm25_weight, "depth": args.depth,
+                              "feedback_chunks": settings.feedback_chunks}}, f)  # fmt: skip
     print(f"{len(queries)} {args.split} queries -> {args.out}")
     return 0
 

@@ -1,6 +1,7 @@
 """Choose the fusion settings (RRF k, BM25 weight) and the rerank depth on NFCorpus *dev*,
 never on test: the dense and BM25 lists are computed once per query, then every setting is
-scored on them.
+scored on them. With ``--rerank`` the fused lists go through the app's feedback pass
+(``RAG_FEEDBACK_CHUNKS``) before the cross-encoder re-scores them.
 
     .venv/bin/python bench/tune_fusion.py --home /tmp/nf-index [--split dev] [--rerank [--reranker DIR]
         [--rerank-top-n 10,20,30]]
@@ -42,7 +43,10 @@ def main() -> int:
     services, doc_of, _results, _seconds = index_task(task, settings)
     hybrid = services.retriever
     dense = unfloored_dense(services)
-    lists = {q: (dense.retrieve(t, args.depth), hybrid.bm25(t, args.depth)) for q, t in task.queries.items()}
+    lists, vectors = {}, {}
+    for q, t in task.queries.items():
+        d_hits, vectors[q] = dense.retrieve_with_vector(t, args.depth)
+        lists[q] = (d_hits, hybrid.bm25(t, args.depth))
     print(f"{args.split}: {len(task.queries)} queries")
     for name, idx in (("dense", 0), ("bm25", 1)):
         run = {q: doc_run(v[idx], doc_of) for q, v in lists.items()}
@@ -57,8 +61,12 @@ def main() -> int:
     print(f"best: k={best[1]:.0f}, bm25 weight={best[2]} (ndcg@10 {best[0]:.4f})")
     if args.rerank:
         assert services.reranker is not None
-        hybrid.rrf_k, hybrid.weights = best[1], (1.0, best[2])
-        fused = {q: hybrid.fuse(d, s, args.depth) for q, (d, s) in lists.items()}
+        # the app's fusion settings (RAG_RRF_*), not the sweep's best: the sweep only advises them
+        hybrid.rrf_k, hybrid.weights = settings.rrf_k, (settings.rrf_dense_weight, settings.rrf_bm25_weight)
+        # the app's candidates: fusion, then the feedback pass (RAG_FEEDBACK_CHUNKS; 0 = off)
+        fused = {q: hybrid.refine(task.queries[q], vectors[q], d, s, args.depth) for q, (d, s) in lists.items()}
+        refined = evaluate(task.qrels, {q: doc_run(f, doc_of) for q, f in fused.items()}, ["ndcg@10"])["ndcg@10"]
+        print(f"  hybrid + feedback ({settings.feedback_chunks} chunks)  ndcg@10 {refined:.4f}")
         depths = sorted({int(x) for x in args.rerank_top_n.split(",")})
         n = depths[-1]  # pair scores do not depend on the other pairs: score the deepest list once
         scores = {q: services.reranker.score(task.queries[q], [h.chunk.text for h in f[:n]]) for q, f in fused.items()}

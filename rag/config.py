@@ -126,6 +126,37 @@ class Settings(BaseSettings):
     )
     rrf_dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense list in the fusion.")
     rrf_bm25_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 list in the fusion.")
+    feedback_chunks: int = Field(
+        default=3,
+        ge=0,
+        description="Pseudo-relevance feedback (hybrid mode): after the first fusion, this many of the best "
+        "hits widen the question (BM25 gets their heaviest terms, dense search a query vector moved toward "
+        "them) and both lists are fetched and fused again; 0 turns it off. Costs one more Chroma query and "
+        "BM25 pass (~30 ms). With 3, NFCorpus dev hybrid nDCG@10 rose from 0.327 to 0.347, test from "
+        "0.352 to 0.370 (docs/retrieval.md, session 12).",
+    )
+    feedback_terms: int = Field(
+        default=10, ge=0, description="Expansion terms taken from the feedback hits for the BM25 pass."
+    )
+    feedback_bm25_weight: float = Field(
+        default=0.5,
+        ge=0,
+        description="Say of the heaviest expansion term relative to a question term in the BM25 pass "
+        "(the others scaled down by their weight).",
+    )
+    feedback_dense_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="Rocchio weight: the dense pass searches with the question's vector plus this times the "
+        "mean of the feedback hits' vectors (1 = equal say).",
+    )
+    feedback_keep_first_pass: float = Field(
+        default=0.5,
+        ge=0,
+        description="Weight of the first-stage dense and BM25 lists in the final fusion, relative to the "
+        "feedback lists. Keeping them guards exact-match questions, whose one right passage feedback can push "
+        "down: on SQuAD, 0 cost 9 points of hybrid recall@1, 0.5 under one (docs/retrieval.md, session 12).",
+    )
     min_relevance: float = Field(
         default=0.25,
         description="Cosine similarity below which a dense hit counts as irrelevant. When no chunk "
@@ -137,9 +168,9 @@ class Settings(BaseSettings):
         default="packaged",
         description="Cross-encoder that re-orders the candidates: 'packaged' (our MiniLM reranker in "
         "models/reranker/), a local folder or a Hugging Face cross-encoder id, or 'none' to skip this "
-        "stage (saves ~0.4 s per question on 2 CPU cores). With the shipped model and "
-        "RAG_RERANK_KEEP_FIRST_STAGE=1, NFCorpus test nDCG@10 is 0.358 against 0.352 for hybrid alone "
-        "(docs/retrieval.md).",
+        "stage (saves 0.4-0.8 s per question on 2 CPU cores). With the shipped model, "
+        "RAG_RERANK_KEEP_FIRST_STAGE=1 and the feedback pass, NFCorpus test nDCG@10 is 0.376 against 0.370 "
+        "for hybrid alone (docs/retrieval.md, session 12).",
     )
     rerank_top_n: int = Field(
         default=30, ge=1, description="How many fused candidates the cross-encoder re-scores (cost grows linearly)."

@@ -15,7 +15,7 @@ from ingest.registry import Registry
 from rag.config import Settings
 from rag.interfaces import Embedder, Generator, Reranker, VectorStore
 from rag.pipeline import RagPipeline
-from rag.retrieve import DenseRetriever, HybridRetriever
+from rag.retrieve import DenseRetriever, Feedback, HybridRetriever
 from rag.sparse import SparseSearcher
 from rag.store import ChromaCatalog
 
@@ -86,6 +86,13 @@ class Services:
             mode=settings.retrieval_mode,
             rrf_k=settings.rrf_k,
             weights=(settings.rrf_dense_weight, settings.rrf_bm25_weight),
+            feedback=Feedback(
+                settings.feedback_chunks,
+                settings.feedback_terms,
+                settings.feedback_bm25_weight,
+                settings.feedback_dense_weight,
+                settings.feedback_keep_first_pass,
+            ),
         )
         if reranker is None and settings.reranker_model != "none":
             from rag.rerank import CrossEncoderReranker

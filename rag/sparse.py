@@ -192,9 +192,46 @@ class BM25Index:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
-    def search(self, query_tokens: Sequence[str], k: int, mask: npt.NDArray[np.bool_] | None = None) -> list[SparseHit]:
-        """Top-``k`` texts with a positive score, best first; ``mask`` limits the candidates."""
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """log(N / document frequency) of each indexed term (unknown terms are left out).
+
+        >>> idx = BM25Index(["a", "b", "c", "d"], [["tea"], ["tea", "milk"], ["tea"], ["milk"]])
+        >>> {t: round(v, 3) for t, v in idx.idf(["tea", "milk", "sugar"]).items()}
+        {'tea': 0.288, 'milk': 0.693}
+        """
+        if self._bm25 is None:
+            return {}
+        indptr = self._bm25.scores["indptr"]  # CSC by token id: column t holds the texts with t
+        n = len(self.ids)
+        out = {}
+        for t in dict.fromkeys(terms):
+            tid = self.vocab.get(t)
+            if tid is not None and tid + 1 < len(indptr) and (df := int(indptr[tid + 1] - indptr[tid])) > 0:
+                out[t] = float(np.log(n / df))
+        return out
+
+    def weighted_scores(
+        self, query_tokens: Sequence[str], extra: Sequence[tuple[str, float]], extra_weight: float
+    ) -> npt.NDArray[np.float32]:
+        """BM25 of the query plus ``extra_weight`` x the weighted BM25 of each extra term
+        (pseudo-relevance feedback: :func:`rag.feedback.expansion_terms`)."""
         s = self.scores(query_tokens)
+        for term, w in extra:
+            if term in self.vocab and w > 0:
+                s = s + np.float32(extra_weight * w) * self.scores([term])
+        return s
+
+    def search(
+        self,
+        query_tokens: Sequence[str],
+        k: int,
+        mask: npt.NDArray[np.bool_] | None = None,
+        extra: Sequence[tuple[str, float]] = (),
+        extra_weight: float = 0.0,
+    ) -> list[SparseHit]:
+        """Top-``k`` texts with a positive score, best first; ``mask`` limits the candidates;
+        ``extra`` (term, weight) pairs widen the query (see :meth:`weighted_scores`)."""
+        s = self.weighted_scores(query_tokens, extra, extra_weight) if extra else self.scores(query_tokens)
         if mask is not None:
             s = np.where(mask, s, 0.0)
         n = int(np.count_nonzero(s > 0))
@@ -317,3 +354,26 @@ class SparseSearcher:
             return []
         mask = np.isin(docs, list(doc_ids)) if doc_ids else None
         return [(index.ids[h.index], h.score) for h in index.search(tokenize(query), k, mask)]
+
+    def search_feedback(
+        self,
+        query: str,
+        feedback: Sequence[str],
+        k: int,
+        doc_ids: Sequence[str] | None = None,
+        n_terms: int = 10,
+        weight: float = 0.5,
+    ) -> list[tuple[str, float]]:
+        """:meth:`search` with the query widened by the ``n_terms`` heaviest terms of the
+        ``feedback`` texts (the first pass's best hits), each at up to ``weight`` of a query
+        term's say."""
+        from rag.feedback import expansion_terms
+
+        index, docs = self.index()
+        if len(index) == 0:
+            return []
+        q = tokenize(query)
+        fb = [tokenize(t) for t in feedback]
+        extra = expansion_terms(q, fb, index.idf([t for toks in fb for t in toks]), n_terms)
+        mask = np.isin(docs, list(doc_ids)) if doc_ids else None
+        return [(index.ids[h.index], h.score) for h in index.search(q, k, mask, extra, weight)]

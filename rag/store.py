@@ -99,6 +99,14 @@ class ChromaStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
+    def vectors(self, ids: Sequence[str]) -> Vectors:
+        """Stored embeddings of ``ids`` that exist, in that order (pseudo-relevance feedback)."""
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        r = self.collection.get(ids=list(ids), include=["embeddings"])
+        by_id = dict(zip(r["ids"], r["embeddings"], strict=True))
+        return np.asarray([by_id[i] for i in ids if i in by_id], dtype=np.float32)
+
     def search(self, vector: Vectors, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]:
         from chromadb.errors import NotFoundError
 

@@ -124,11 +124,16 @@ def run_modes(
         raise SystemExit("hybrid+rerank needs a reranker: set RAG_RERANKER_MODEL (it is 'none').")
     for i, (qid, q) in enumerate(task.queries.items()):
         t: dict[str, float] = {}
-        d_hits = dense.retrieve(q, depth, timings=t) if {"dense", "hybrid", "hybrid+rerank"} & set(modes) else []
+        d_hits: list[ScoredChunk] = []
+        vector = None
+        if {"dense", "hybrid", "hybrid+rerank"} & set(modes):
+            d_hits, vector = dense.retrieve_with_vector(q, depth, timings=t)
         s_hits = hybrid.bm25(q, depth, timings=t) if {"bm25", "hybrid", "hybrid+rerank"} & set(modes) else []
         fused: list[ScoredChunk] = []
         if {"hybrid", "hybrid+rerank"} & set(modes):
-            fused = hybrid.fuse(d_hits, s_hits, depth, timings=t)
+            # the app's path: fusion, then the feedback pass when RAG_FEEDBACK_CHUNKS > 0
+            assert vector is not None
+            fused = hybrid.refine(q, vector, d_hits, s_hits, depth, timings=t)
         ranked = {"dense": d_hits, "bm25": s_hits, "hybrid": fused}
         if need_rerank:
             t0 = time.perf_counter()
@@ -141,7 +146,7 @@ def run_modes(
             lat.setdefault(stage, []).append(ms)
         if progress:
             progress(i + 1, len(task.queries))
-    stages = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25", "fusion"]}
+    stages = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25", "fusion", "feedback"]}
     stages["hybrid+rerank"] = [*stages["hybrid"], "rerank"]
     out: dict[str, dict[str, Any]] = {}
     for m in modes:
@@ -199,6 +204,12 @@ def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: i
             "rerank_keep_first_stage": settings.rerank_keep_first_stage,
             "rrf_k": settings.rrf_k,
             "rrf_weights": [settings.rrf_dense_weight, settings.rrf_bm25_weight],
+            "feedback": {
+                "chunks": settings.feedback_chunks,
+                "terms": settings.feedback_terms,
+                "bm25_weight": settings.feedback_bm25_weight,
+                "dense_weight": settings.feedback_dense_weight,
+            },
             "depth_chunks": depth,
             "bf16": settings.bf16,
         },

@@ -250,3 +250,76 @@ def test_source_margin_keeps_only_sources_close_to_the_best(tmp_path: Path) -> N
         names[margin] = {Path(h.chunk.source).name for h in answer.sources}
     assert names[0.0] == {"a.txt", "b.txt", "c.txt"}
     assert names[1.5] == {"b.txt", "c.txt"}
+
+
+# --- pseudo-relevance feedback --------------------------------------------------------------
+
+
+def _feedback_corpus(folder: Path) -> None:
+    """a.txt answers "statins" and names LDL cholesterol; b.txt is about LDL cholesterol but never
+    says "statins"; s.txt says "statins" off-topic; ten fillers share no word with any of them.
+    Without feedback b.txt ties with the fillers (no shared word, no BM25 match)."""
+    _write(folder / "a.txt", "Statins lower LDL cholesterol.")
+    _write(folder / "b.txt", "LDL cholesterol fell sharply during the trial.")
+    _write(folder / "s.txt", "Statins appear in leaflet number one with other medicines for sale.")
+    for i, word in enumerate(
+        ["harbour", "ferry", "garden", "violin", "glacier", "lantern", "meadow", "comet", "orchard", "canyon"]
+    ):
+        _write(folder / f"f{i}.txt", f"The {word} was quiet on that {word} morning.")
+
+
+def _names(hits: Any) -> list[str]:
+    return [Path(h.chunk.source).name for h in hits]
+
+
+def test_feedback_finds_a_document_that_shares_no_word_with_the_question(tmp_path: Path) -> None:
+    """Feeding back the two best hits (a.txt, s.txt) lifts b.txt above the fillers, while the
+    first-pass lists (kept at half weight) hold the two "statins" chunks on top."""
+    _feedback_corpus(tmp_path / "d")
+    off = Services(
+        make_settings(tmp_path / "off", feedback_chunks=0, min_relevance=-1.0), HashEmbedder(), EchoGenerator()
+    )
+    on = Services(
+        make_settings(tmp_path / "on", feedback_chunks=2, min_relevance=-1.0), HashEmbedder(), EchoGenerator()
+    )
+    for s in (off, on):
+        s.indexer.ingest_paths([tmp_path / "d"])
+    assert _names(off.retriever.retrieve("statins", 4))[:2] == ["a.txt", "s.txt"]
+    assert "b.txt" not in _names(off.retriever.retrieve("statins", 4))
+    timings: dict[str, float] = {}
+    hits = on.retriever.retrieve("statins", 4, timings=timings)
+    assert _names(hits)[:3] == ["a.txt", "s.txt", "b.txt"]
+    assert "feedback" in timings
+
+
+def test_feedback_pass_keeps_the_document_filter(tmp_path: Path) -> None:
+    _feedback_corpus(tmp_path / "d")
+    s = Services(
+        make_settings(tmp_path / "home", feedback_chunks=2, min_relevance=-1.0), HashEmbedder(), EchoGenerator()
+    )
+    s.indexer.ingest_paths([tmp_path / "d"])
+    assert "b.txt" in _names(s.retriever.retrieve("statins", 4))
+    allowed = [d.doc_id for d in s.registry.documents() if not d.source.endswith("b.txt")]
+    hits = s.retriever.retrieve("statins", 4, doc_ids=allowed)
+    assert _names(hits)[:2] == ["a.txt", "s.txt"] and "b.txt" not in _names(hits)
+
+
+def test_feedback_parts_on_real_chroma_and_bm25(tmp_path: Path) -> None:
+    """The two halves of the feedback pass: stored vectors come back in the order asked, and the
+    BM25 pass with feedback text matches words only the feedback text had."""
+    _feedback_corpus(tmp_path / "d")
+    s = Services(make_settings(tmp_path / "home"), HashEmbedder(), EchoGenerator())
+    s.indexer.ingest_paths([tmp_path / "d"])
+    store = s.indexer.active_store()
+    chunks = {Path(h.chunk.source).name: h.chunk for h in s.retriever.bm25("LDL statins leaflet", 12)}
+    a, b = chunks["a.txt"], chunks["b.txt"]
+    got = store.vectors([b.id, "no-such-id", a.id])
+    want = HashEmbedder().embed_documents([b.text, a.text])
+    assert got.shape == want.shape and float(abs(got - want).max()) < 1e-6
+    assert "b.txt" not in {Path(src).name for src in _sources(s, s.sparse.search("statins", 12))}
+    widened = s.sparse.search_feedback("statins", [a.text], 12, n_terms=5, weight=0.5)
+    assert "b.txt" in {Path(src).name for src in _sources(s, widened)}
+
+
+def _sources(s: Services, hits: list[tuple[str, float]]) -> list[str]:
+    return [c.source for c in s.indexer.active_store().get([cid for cid, _ in hits])]
