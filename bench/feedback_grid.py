@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir
 from rag.eval.metrics import evaluate
 from rag.eval.retrieval import beir_task, index_task, squad_task
+from rag.feedback import expansion_terms
 from rag.fusion import reciprocal_rank_fusion
 from rag.sparse import BM25Index, tokenize
 
@@ -52,17 +52,6 @@ def top(scores: np.ndarray, k: int = 200) -> np.ndarray:
     return idx[np.argsort(-scores[idx], kind="stable")]
 
 
-def expansion(query: Sequence[str], feedback: Sequence[Sequence[str]], idf: dict[str, float], m: int):
-    """The ``m`` heaviest feedback terms by tf share x idf, query terms left out (as rag.feedback)."""
-    weights: dict[str, float] = {}
-    for toks in feedback:
-        for t, c in Counter(toks).items():
-            weights[t] = weights.get(t, 0.0) + c / len(toks) * idf[t]
-    for t in query:
-        weights.pop(t, None)
-    return sorted(weights.items(), key=lambda kv: -kv[1])[:m]
-
-
 def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,8 +72,7 @@ def main() -> int:
     toks = [tokenize(t) for t in got["documents"]]
     bm25 = BM25Index(got["ids"], toks)
     n = len(toks)
-    df = Counter(t for ts in toks for t in set(ts))
-    idf = {t: float(np.log(n / c)) for t, c in df.items()}
+    idf = bm25.idf([t for ts in toks for t in ts])
     qids = sorted(task.queries)
     qrels = {q: task.qrels[q] for q in qids}
     emb = services.retriever.dense.embedder
@@ -100,8 +88,8 @@ def main() -> int:
 
     def bm25_list(j: int, extra: Sequence[tuple[str, float]] = (), lam: float = 0.0) -> np.ndarray:
         s = sum((term(t) for t in dict.fromkeys(qtoks[j])), np.zeros(n, np.float32))
-        if extra:
-            s = s + lam * sum((w / extra[0][1] * term(t) for t, w in extra), np.zeros(n, np.float32))
+        if extra:  # weights scaled so the heaviest is 1, as the app uses them
+            s = s + lam * sum((w * term(t) for t, w in extra), np.zeros(n, np.float32))
         order = top(s, args.depth)
         return order[s[order] > 0]
 
@@ -128,7 +116,7 @@ def main() -> int:
             fb = hybrid[q][:f]
             moved = qvecs[j] + beta * vecs[fb].mean(axis=0)
             d2 = top(vecs @ (moved / np.linalg.norm(moved)), args.depth)
-            b2 = bm25_list(j, expansion(qtoks[j], [toks[i] for i in fb if toks[i]], idf, m), lam)
+            b2 = bm25_list(j, expansion_terms(qtoks[j], [toks[i] for i in fb], idf, m), lam)
             runs[q] = fuse([d2, b2, dense[q], sparse[q]], [1.0, 1.0, keep, keep])
         print(f"  F{f} m{m} lam{lam} beta{beta} keep{keep}: hybrid {score(runs)}", flush=True)
     return 0

@@ -31,14 +31,12 @@ T = TypeVar("T")
 
 
 class Sparse(Protocol):
-    def search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]: ...
-
-    def search_feedback(
+    def search(
         self,
         query: str,
-        feedback: Sequence[str],
         k: int,
         doc_ids: Sequence[str] | None = None,
+        feedback: Sequence[str] = (),
         n_terms: int = 10,
         weight: float = 0.5,
     ) -> list[tuple[str, float]]: ...
@@ -132,10 +130,14 @@ class HybridRetriever:
         self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]:
         t0 = time.perf_counter()
-        hits = self.sparse.search(question, k, doc_ids)
-        chunks = {c.id: c for c in _with_retry(lambda: self.dense.store().get([cid for cid, _ in hits]))}
+        out = self._chunks(self.sparse.search(question, k, doc_ids))
         if timings is not None:
             timings["bm25"] = (time.perf_counter() - t0) * 1000
+        return out
+
+    def _chunks(self, hits: Sequence[tuple[str, float]]) -> list[ScoredChunk]:
+        """Sparse hits [(chunk id, score)] -> their chunks from the store, same order and scores."""
+        chunks = {c.id: c for c in _with_retry(lambda: self.dense.store().get([cid for cid, _ in hits]))}
         return [ScoredChunk(chunks[cid], s) for cid, s in hits if cid in chunks]
 
     def retrieve(
@@ -174,9 +176,9 @@ class HybridRetriever:
         t0 = time.perf_counter()
         top = [h.chunk for h in fused[: fb.chunks]]
         dense2 = self.dense.feedback(vector, [c.id for c in top], fb.dense_weight, k, doc_ids)
-        hits = self.sparse.search_feedback(question, [c.text for c in top], k, doc_ids, fb.terms, fb.bm25_weight)
-        chunks = {c.id: c for c in _with_retry(lambda: self.dense.store().get([cid for cid, _ in hits]))}
-        sparse2 = [ScoredChunk(chunks[cid], s) for cid, s in hits if cid in chunks]
+        sparse2 = self._chunks(
+            self.sparse.search(question, k, doc_ids, [c.text for c in top], fb.terms, fb.bm25_weight)
+        )
         wd, wb = self.weights
         keep = fb.keep_first_pass
         out = _fuse_lists([dense2, sparse2, dense, sparse], [wd, wb, keep * wd, keep * wb], self.rrf_k, k)

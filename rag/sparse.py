@@ -231,7 +231,7 @@ class BM25Index:
     ) -> list[SparseHit]:
         """Top-``k`` texts with a positive score, best first; ``mask`` limits the candidates;
         ``extra`` (term, weight) pairs widen the query (see :meth:`weighted_scores`)."""
-        s = self.weighted_scores(query_tokens, extra, extra_weight) if extra else self.scores(query_tokens)
+        s = self.weighted_scores(query_tokens, extra, extra_weight)
         if mask is not None:
             s = np.where(mask, s, 0.0)
         n = int(np.count_nonzero(s > 0))
@@ -347,26 +347,18 @@ class SparseSearcher:
             if old.name != snap.name and not old.name.startswith("."):
                 shutil.rmtree(old, ignore_errors=True)
 
-    def search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """-> [(chunk id, BM25 score)], best first; ``doc_ids`` restricts to those documents."""
-        index, docs = self.index()
-        if len(index) == 0:
-            return []
-        mask = np.isin(docs, list(doc_ids)) if doc_ids else None
-        return [(index.ids[h.index], h.score) for h in index.search(tokenize(query), k, mask)]
-
-    def search_feedback(
+    def search(
         self,
         query: str,
-        feedback: Sequence[str],
         k: int,
         doc_ids: Sequence[str] | None = None,
+        feedback: Sequence[str] = (),
         n_terms: int = 10,
         weight: float = 0.5,
     ) -> list[tuple[str, float]]:
-        """:meth:`search` with the query widened by the ``n_terms`` heaviest terms of the
-        ``feedback`` texts (the first pass's best hits), each at up to ``weight`` of a query
-        term's say."""
+        """-> [(chunk id, BM25 score)], best first; ``doc_ids`` restricts to those documents.
+        ``feedback`` texts (the first pass's best hits) widen the query by their ``n_terms``
+        heaviest terms, each at up to ``weight`` of a query term's say (:mod:`rag.feedback`)."""
         from rag.feedback import expansion_terms
 
         index, docs = self.index()
@@ -374,6 +366,6 @@ class SparseSearcher:
             return []
         q = tokenize(query)
         fb = [tokenize(t) for t in feedback]
-        extra = expansion_terms(q, fb, index.idf([t for toks in fb for t in toks]), n_terms)
+        extra = expansion_terms(q, fb, index.idf([t for toks in fb for t in toks]), n_terms) if fb else []
         mask = np.isin(docs, list(doc_ids)) if doc_ids else None
         return [(index.ids[h.index], h.score) for h in index.search(q, k, mask, extra, weight)]

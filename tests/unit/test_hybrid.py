@@ -317,7 +317,7 @@ def test_feedback_parts_on_real_chroma_and_bm25(tmp_path: Path) -> None:
     want = HashEmbedder().embed_documents([b.text, a.text])
     assert got.shape == want.shape and float(abs(got - want).max()) < 1e-6
     assert "b.txt" not in {Path(src).name for src in _sources(s, s.sparse.search("statins", 12))}
-    widened = s.sparse.search_feedback("statins", [a.text], 12, n_terms=5, weight=0.5)
+    widened = s.sparse.search("statins", 12, feedback=[a.text], n_terms=5, weight=0.5)
     assert "b.txt" in {Path(src).name for src in _sources(s, widened)}
 
 
