@@ -54,7 +54,13 @@ class Settings(BaseSettings):
         "(one encode call sorts them by length, so larger batches waste less padding: 1,024 encoded "
         "~7% faster than 256 here; an interrupted ingest redoes at most one batch).",
     )
-    embedding_batch_size: int = Field(default=32, ge=1, description="Chunks per forward pass when embedding.")
+    embedding_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Chunks per forward pass when embedding. Unset: 16 on a CPU without bf16 (fp32 "
+        "activations of 32 x ~200 tokens outgrow the cache: 36 vs 42 chunks/s for 16 on a 2-core AMD "
+        "EPYC, docs/performance.md, session 13), else 32 (bf16 CPUs, where 64 was slower, and GPUs).",
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         default="auto", description="Torch device for all local models; 'auto' picks CUDA if present."
     )
@@ -183,7 +189,17 @@ class Settings(BaseSettings):
         "shipped reranker was trained at (30 pairs: 401 ms vs 719 ms at 256, measured); raise it (e.g. 512) "
         "for cross-encoders trained on longer pairs.",
     )
-    rerank_batch_size: int = Field(default=32, ge=1, description="Pairs per cross-encoder forward pass.")
+    rerank_batch_size: int = Field(default=32, ge=1, description="Most pairs in one cross-encoder forward pass.")
+    rerank_pass_overhead_tokens: float = Field(
+        default=256.0,
+        ge=0,
+        description="How the pairs are split into forward passes: each pass is padded to its longest "
+        "pair, so pairs are grouped by length and a new pass starts where the padding it saves is worth "
+        "more than this many tokens (the fixed cost of a pass). Lower: more, tighter passes; a very large "
+        "value puts every pair in one pass. Same scores either way; 30 NFCorpus pairs on 2 CPU cores "
+        "(fp32): p50 820-970 ms in one pass, 610-650 ms split (docs/performance.md, session 13). CPU only: "
+        "on a GPU all pairs go in one pass.",
+    )
     source_margin: float = Field(
         default=0.3,
         ge=0,

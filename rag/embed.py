@@ -88,7 +88,7 @@ class SentenceTransformerEmbedder:
         self.path = resolve_embedding_model(settings.embedding_model)
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
-        self.batch_size = settings.embedding_batch_size
+        self.batch_size = settings.embedding_batch_size or (16 if self.device == "cpu" and not self.bf16 else 32)
         self.model = SentenceTransformer(self.path, device=self.device)
         self.dim = int(self.model.get_embedding_dimension() or 0)
         if self.bf16:

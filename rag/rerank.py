@@ -33,6 +33,10 @@ class CrossEncoderReranker:
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
         self.batch_size = settings.rerank_batch_size
+        self.max_length = settings.reranker_max_length
+        # On CPU, pairs go through in passes of similar lengths (length_batches); a GPU gains
+        # nothing from shaving padding off one small batch, so it keeps one pass.
+        self.pass_overhead_tokens = settings.rerank_pass_overhead_tokens if self.device == "cpu" else float("inf")
         # The shipped weights are fp16 on disk (size). Computed with bf16 *weights* where the CPU
         # has native bf16, as the embedder is (no autocast re-casting every weight per batch), else
         # fp32; batches padded to a multiple of 16 tokens on CPU (torch's flash-attention kernel is
@@ -44,7 +48,7 @@ class CrossEncoderReranker:
             max_length=settings.reranker_max_length,
             model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
-        pad_batches_for_cpu_attention(self.model, self.device)
+        self.pad_multiple = pad_batches_for_cpu_attention(self.model, self.device)
         from rag.prepack import prepack_if_enabled  # imports torch: load time only
 
         # pre-packed oneDNN linears where the CPU has bf16 (30 pairs: p50 530 -> 428 ms; rag/prepack.py)
@@ -54,15 +58,62 @@ class CrossEncoderReranker:
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
         if not passages:
             return []
+        pairs = [(question, p) for p in passages]
+        scores = np.zeros(len(pairs), dtype=np.float32)
         with self._lock:
-            out = self.model.predict(
-                [(question, p) for p in passages],
-                batch_size=self.batch_size,
-                show_progress_bar=False,
-                activation_fn=None,  # the model's own activation (sigmoid for ours): only the order matters
-                convert_to_numpy=True,
-            )
-        return [float(x) for x in np.asarray(out, dtype=np.float32).reshape(-1)]
+            for batch in length_batches(self._lengths(pairs), self.batch_size, self.pass_overhead_tokens):
+                out = self.model.predict(
+                    [pairs[i] for i in batch],
+                    batch_size=len(batch),
+                    show_progress_bar=False,
+                    activation_fn=None,  # the model's own activation (sigmoid for ours): only the order matters
+                    convert_to_numpy=True,
+                )
+                scores[batch] = np.asarray(out, dtype=np.float32).reshape(-1)
+        return [float(x) for x in scores]
+
+    def _lengths(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Tokens of each pair as the model will read it (truncated, padded to the CPU multiple)."""
+        enc = self.model.tokenizer(
+            [q for q, _ in pairs], [p for _, p in pairs], truncation=True, max_length=self.max_length
+        )
+        m = self.pad_multiple
+        return [-(-len(ids) // m) * m for ids in enc["input_ids"]]
+
+
+def length_batches(lengths: Sequence[int], max_batch: int, overhead: float = 64.0) -> list[list[int]]:
+    """Split items into forward passes that waste little compute on padding.
+
+    A batch costs (its size x its longest item) padded tokens, plus ``overhead`` token-equivalents
+    for the pass itself. Items are taken longest first and cut where the total cost is lowest
+    (an exact O(n^2) dynamic programme over the sorted order), at most ``max_batch`` per pass.
+    Returns lists of indices into ``lengths``, longest first.
+
+    Why: 30 reranker pairs of 25 to 160 tokens in one batch are all padded to 160; on 2 CPU
+    cores that one pass took 830 ms against ~620 ms in passes of similar lengths (same scores).
+
+    >>> length_batches([160, 30, 150, 25, 158], max_batch=32, overhead=48)
+    [[0, 4, 2], [1, 3]]
+    >>> length_batches([160, 30, 150, 25, 158], max_batch=32, overhead=1000)  # passes are dear: one
+    [[0, 4, 2, 1, 3]]
+    >>> length_batches([100, 100, 100], max_batch=2, overhead=0)  # ties: any split costs the same
+    [[0], [1, 2]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[i]: cheapest split of the first i sorted items
+    cut = [max(0, i - max_batch) for i in range(n + 1)]  # kept if every cost is inf (overhead=inf)
+    for i in range(1, n + 1):
+        for j in range(max(0, i - max_batch), i):  # the batch is sorted items j..i-1; j is its longest
+            cost = best[j] + overhead + (i - j) * lengths[order[j]]
+            if cost < best[i]:
+                best[i], cut[i] = cost, j
+    batches: list[list[int]] = []
+    i = n
+    while i > 0:
+        batches.append(order[cut[i] : i])
+        i = cut[i]
+    return batches[::-1]
 
 
 def rerank(

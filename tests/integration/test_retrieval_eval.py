@@ -88,3 +88,27 @@ def test_prepacked_reranker_scores_like_plain_torch(real_reranker: Any) -> None:
     packed_scores, plain_scores = real_reranker.score(q, paras), plain.score(q, paras)
     gap = max(abs(a - b) for a, b in zip(packed_scores, plain_scores, strict=True))
     assert gap < 0.1, (packed_scores, plain_scores)
+
+
+@needs_data
+def test_reranker_scores_the_same_in_passes_of_similar_length(real_reranker: Any) -> None:
+    """On CPU the pairs go through in passes grouped by length (rag.rerank.length_batches), so a
+    short pair is not padded to the longest one's length; the scores must be one pass's."""
+    from rag.rerank import length_batches
+
+    _train, dev = split_articles(read_squad(DATA / "squad-v1.1" / "dev-v1.1-first40.json"))
+    paras = [p.context for p in dev[0].paragraphs[:6]]
+    passages = paras + [s.split(". ")[0] for s in paras]  # long paragraphs and their first sentences
+    q = dev[0].paragraphs[0].questions[0].question
+    pairs = [(q, p) for p in passages]
+    saved = real_reranker.pass_overhead_tokens
+    try:
+        real_reranker.pass_overhead_tokens = 64.0
+        assert len(length_batches(real_reranker._lengths(pairs), real_reranker.batch_size, 64.0)) >= 2
+        split = real_reranker.score(q, passages)
+        real_reranker.pass_overhead_tokens = float("inf")
+        one_pass = real_reranker.score(q, passages)
+    finally:
+        real_reranker.pass_overhead_tokens = saved
+    # fp32: equal to ~1e-7; bf16 batches of other sizes may round differently in the last bits
+    assert max(abs(a - b) for a, b in zip(split, one_pass, strict=True)) < 0.01, (split, one_pass)
