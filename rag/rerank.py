@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from rag.config import Settings
 from rag.fusion import reciprocal_rank_fusion
@@ -34,9 +35,7 @@ class CrossEncoderReranker:
         self.bf16 = use_bf16(settings, self.device)
         self.batch_size = settings.rerank_batch_size
         self.max_length = settings.reranker_max_length
-        # On CPU, pairs go through in passes of similar lengths (length_batches); a GPU gains
-        # nothing from shaving padding off one small batch, so it keeps one pass.
-        self.pass_overhead_tokens = settings.rerank_pass_overhead_tokens if self.device == "cpu" else float("inf")
+        self.pass_overhead_tokens = settings.rerank_pass_overhead_tokens  # CPU only: see score()
         # The shipped weights are fp16 on disk (size). Computed with bf16 *weights* where the CPU
         # has native bf16, as the embedder is (no autocast re-casting every weight per batch), else
         # fp32; batches padded to a multiple of 16 tokens on CPU (torch's flash-attention kernel is
@@ -59,18 +58,24 @@ class CrossEncoderReranker:
         if not passages:
             return []
         pairs = [(question, p) for p in passages]
-        scores = np.zeros(len(pairs), dtype=np.float32)
         with self._lock:
+            if self.device != "cpu":  # a GPU gains nothing from shaving padding off a small batch
+                return [float(x) for x in self._predict(pairs, self.batch_size)]
+            # On CPU, passes of similar length (length_batches): no short pair padded to a long one's length.
+            scores = np.zeros(len(pairs), dtype=np.float32)
             for batch in length_batches(self._lengths(pairs), self.batch_size, self.pass_overhead_tokens):
-                out = self.model.predict(
-                    [pairs[i] for i in batch],
-                    batch_size=len(batch),
-                    show_progress_bar=False,
-                    activation_fn=None,  # the model's own activation (sigmoid for ours): only the order matters
-                    convert_to_numpy=True,
-                )
-                scores[batch] = np.asarray(out, dtype=np.float32).reshape(-1)
+                scores[batch] = self._predict([pairs[i] for i in batch], len(batch))
         return [float(x) for x in scores]
+
+    def _predict(self, pairs: Sequence[tuple[str, str]], batch_size: int) -> npt.NDArray[np.float32]:
+        out = self.model.predict(
+            list(pairs),
+            batch_size=batch_size,
+            show_progress_bar=False,
+            activation_fn=None,  # the model's own activation (sigmoid for ours): only the order matters
+            convert_to_numpy=True,
+        )
+        return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def _lengths(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Tokens of each pair as the model will read it (truncated, padded to the CPU multiple)."""

@@ -28,6 +28,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from rag.feedback import expansion_terms
+
 log = logging.getLogger(__name__)
 Language = Literal["en", "ko"]
 
@@ -359,8 +361,6 @@ class SparseSearcher:
         """-> [(chunk id, BM25 score)], best first; ``doc_ids`` restricts to those documents.
         ``feedback`` texts (the first pass's best hits) widen the query by their ``n_terms``
         heaviest terms, each at up to ``weight`` of a query term's say (:mod:`rag.feedback`)."""
-        from rag.feedback import expansion_terms
-
         index, docs = self.index()
         if len(index) == 0:
             return []

@@ -32,7 +32,7 @@ def test_short_pairs_are_not_padded_to_the_longest() -> None:
     batches = length_batches(lengths, 32, overhead=256)
     assert [sorted(b) for b in batches] == [list(range(10)), list(range(10, 30))]
     assert length_batches(lengths, 32, overhead=1e12) == [list(range(30))]  # passes dear: one
-    # overhead=inf (the reranker on a GPU): passes as full as the cap allows
+    # overhead=inf: passes as full as the cap allows
     assert [len(b) for b in length_batches(lengths, 8, overhead=float("inf"))] == [6, 8, 8, 8]
 
 
