@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         "dense weights). 'auto' turns it on for CPU generation, where one-token steps are bound by memory "
         "traffic: measured here 23-28 vs 14-16 tokens/s over a ~1,000-token prompt, same greedy tokens.",
     )
+    llm_prefix_cache: bool = Field(
+        default=True,
+        description="Keep the local generator's KV cache of what every prompt starts with (the chat "
+        "template and the system prompt, ~150 tokens) and prefill only the rest of each prompt "
+        "(docs/performance.md, session 14). Computed on the first question; recomputed if the system "
+        "prompt changes.",
+    )
     llm_compile: Literal["off", "on", "background"] = Field(
         default="off",
         description="Compile the local generator's one-token decode step with torch.compile (Inductor) over a "

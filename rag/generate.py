@@ -98,6 +98,7 @@ class GenerationStats:
 
     prompt_tokens: int = 0
     new_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose keys and values came from the cached prefix
     prefill_s: float = 0.0
     decode_s: float = 0.0
     token_probs: list[float] = field(default_factory=list)  # each new token's probability, in order
@@ -105,6 +106,57 @@ class GenerationStats:
     @property
     def tokens_per_s(self) -> float:
         return (self.new_tokens - 1) / self.decode_s if self.new_tokens > 1 and self.decode_s > 0 else 0.0
+
+
+def full_attention_only(config: Any) -> bool:
+    """Whether every layer of the model attends to the whole sequence (no sliding window, no
+    special layers), so that a cache can be grown, or seeded with a prompt's start, by appending."""
+    types = getattr(config, "layer_types", None) or []
+    return not getattr(config, "sliding_window", None) and all(t == "full_attention" for t in types)
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from the start.
+
+    >>> common_prefix_len([1, 2, 3], [1, 2, 4, 5]), common_prefix_len([1], [2]), common_prefix_len([], [1])
+    (2, 0, 0)
+    """
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class PromptPrefix:
+    """What every prompt starts with (chat template and system prompt), run through the model
+    once: its token ids and each layer's keys and values, (1, kv_heads, len(ids), head_dim).
+
+    A causal model's keys and values at a position depend only on the tokens up to it, so a
+    prompt that starts with ``ids`` can take them as they are and prefill only its own tokens
+    (measured: docs/performance.md, session 14)."""
+
+    ids: list[int]
+    kv: list[tuple[Any, Any]]
+
+    def reusable(self, prompt: Sequence[int]) -> list[tuple[Any, Any]]:
+        """The keys and values of the tokens ``prompt`` shares with ``ids``; the prompt's last
+        token is always left out, since its logits are needed."""
+        k = min(common_prefix_len(self.ids, prompt), len(prompt) - 1)
+        return [(key[..., :k, :], value[..., :k, :]) for key, value in self.kv] if k > 0 else []
+
+
+def prompt_prefix(model: Any, ids: list[int]) -> PromptPrefix:
+    """Run ``ids`` through ``model`` (a full-attention causal LM) and keep their keys and values."""
+    import torch
+
+    cache = growing_cache(model)
+    with torch.inference_mode():
+        x = torch.tensor([ids], device=next(model.parameters()).device)
+        model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return PromptPrefix(ids, [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers])
 
 
 def growing_cache(model: Any) -> Any:
@@ -115,8 +167,7 @@ def growing_cache(model: Any) -> Any:
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
-    types = getattr(model.config, "layer_types", None) or []
-    if getattr(model.config, "sliding_window", None) or any(t != "full_attention" for t in types):
+    if not full_attention_only(model.config):
         return DynamicCache(config=model.config)
 
     class GrowingLayer(DynamicLayer):
@@ -175,6 +226,7 @@ def next_tokens(
     stop_ids: set[int],
     sample: bool,
     step: Any = None,
+    prefix_kv: Sequence[tuple[Any, Any]] = (),
 ) -> Iterator[tuple[int, float]]:
     """Decode up to ``max_new_tokens`` tokens after ``input_ids`` (1, n), one per iteration, in
     the calling thread, as (token id, its probability after ``processors``); stops after a
@@ -191,10 +243,14 @@ def next_tokens(
     ``step``: a compiled ``model.forward`` (:class:`CompiledDecodeStep`) for the one-token steps.
     The prompt's prefill still runs eagerly, and the cache is then a transformers
     ``StaticCache`` sized by :func:`static_cache_length`, since a compiled graph wants fixed shapes.
+
+    ``prefix_kv``: each layer's keys and values for the first k tokens of ``input_ids``
+    (:meth:`PromptPrefix.reusable`); the cache starts with them and the prefill runs the rest.
     """
     import torch
 
     n = int(input_ids.shape[-1])
+    k = int(prefix_kv[0][0].shape[-2]) if prefix_kv else 0
     if step is None:
         cache = growing_cache(model)
 
@@ -212,9 +268,13 @@ def next_tokens(
             run = model if width > 1 else step  # (1, 1) steps only: one graph, no prefill shapes
             return run(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1, cache_position=positions)
 
+    if k:
+        with torch.inference_mode():
+            for layer, (key, value) in enumerate(prefix_kv):
+                cache.update(key, value, layer)  # copied into the cache's own tensors
     ids = input_ids
-    step_input = input_ids
-    pos = 0
+    step_input = input_ids[:, k:]
+    pos = k
     for _ in range(max_new_tokens):
         with torch.inference_mode():
             out = forward(step_input, pos)
@@ -400,12 +460,30 @@ class TransformersGenerator:
         self._lock = threading.Lock()
         self.last_stats = GenerationStats()
         self._abstain_prefix = abstention_prefix(self.tokenizer, abstain_message())
+        self._prefix: PromptPrefix | None = None  # set by the first question, see _reusable_prefix
 
     def _inputs(self, messages: list[dict[str, str]]) -> Any:
         enc = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         return {k: v.to(self.device) for k, v in enc.items()}
+
+    def _reusable_prefix(self, messages: list[dict[str, str]], prompt: list[int]) -> list[tuple[Any, Any]]:
+        """Keys and values for the start ``prompt`` shares with every prompt of these messages but
+        the last one's content (the chat template and the system prompt); computed here when
+        there is none yet or the system prompt changed (call with the model lock held)."""
+        if not self.settings.llm_prefix_cache or not full_attention_only(self.model.config):
+            return []
+        if self._prefix is None or common_prefix_len(self._prefix.ids, prompt) < len(self._prefix.ids):
+            # The fixed start: what the prompt has in common with the same messages ending in any
+            # other text (two different one-letter stand-ins find where the content begins).
+            last = messages[-1]
+            a, b = (self._inputs([*messages[:-1], {**last, "content": c}])["input_ids"][0].tolist() for c in "ab")
+            fixed = prompt[: common_prefix_len(prompt, a[: common_prefix_len(a, b)])]
+            if not fixed:
+                return []
+            self._prefix = prompt_prefix(self.model, fixed)
+        return self._prefix.reusable(prompt)
 
     def _processors(self, prompt_len: int) -> Any:
         """The logits processors generate() would build from the settings, plus the abstention gate."""
@@ -441,19 +519,22 @@ class TransformersGenerator:
         stats = GenerationStats(prompt_tokens=int(input_ids.shape[-1]))
         text = _Pieces(self.tokenizer)
         text.streamer.put(input_ids.cpu())  # skipped: it is the prompt
-        steps = next_tokens(
-            self.model,
-            input_ids,
-            self._processors(stats.prompt_tokens),
-            self.settings.max_new_tokens,
-            self._stop_ids(),
-            sample=self.settings.temperature > 0,
-            step=self.compiled.current() if self.compiled is not None else None,
-        )
         with self._lock:
             t0 = time.perf_counter()
             t_first = 0.0
             try:
+                prefix_kv = self._reusable_prefix(messages, input_ids[0].tolist())
+                stats.reused_tokens = int(prefix_kv[0][0].shape[-2]) if prefix_kv else 0
+                steps = next_tokens(
+                    self.model,
+                    input_ids,
+                    self._processors(stats.prompt_tokens),
+                    self.settings.max_new_tokens,
+                    self._stop_ids(),
+                    sample=self.settings.temperature > 0,
+                    step=self.compiled.current() if self.compiled is not None else None,
+                    prefix_kv=prefix_kv,
+                )
                 for tid, prob in steps:
                     now = time.perf_counter()
                     stats.new_tokens += 1

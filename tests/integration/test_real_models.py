@@ -168,3 +168,31 @@ def test_prepacked_embedder_matches_plain_torch(real_embedder: Any) -> None:
     texts = ["Vitamin D and bone density in older adults.", "The tower was completed in 1889 [2]."]
     cos = (real_embedder.embed_documents(texts) * plain.embed_documents(texts)).sum(axis=1)
     assert float(cos.min()) > 0.9999, cos
+
+
+def test_cached_prompt_prefix_gives_the_same_answer_and_follows_a_new_system_prompt(real_generator: Any) -> None:
+    """RAG_LLM_PREFIX_CACHE: the chat template and system prompt are prefilled once and reused;
+    the answers must be those of a full prefill, and a changed system prompt must not reuse the
+    old one's keys and values."""
+    from rag.prompting import build_messages, load_template
+    from rag.types import Chunk
+
+    text = "The Eiffel Tower is made of wrought iron. It was completed in 1889 for the World's Fair."
+    chunk = Chunk("c1", "d1", "eiffel.pdf", 1, 0, len(text), text)
+    messages = build_messages("What is the Eiffel Tower made of?", [chunk], load_template())
+    changed = [{**messages[0], "content": messages[0]["content"] + " Answer in English."}, messages[1]]
+    saved = real_generator.settings
+    try:
+        for msgs in (messages, changed, messages):
+            answers, reused = {}, {}
+            for cache in (False, True):
+                real_generator.settings = saved.model_copy(update={"llm_prefix_cache": cache})
+                answers[cache] = "".join(real_generator.stream(msgs))
+                reused[cache] = real_generator.last_stats.reused_tokens
+            assert answers[True] == answers[False] and "iron" in answers[True]
+            prompt = real_generator._inputs(msgs)["input_ids"][0].tolist()
+            assert reused[False] == 0 and real_generator._prefix.ids == prompt[: reused[True]]
+            start = real_generator.tokenizer.decode(prompt[: reused[True]])
+            assert start.endswith("user\n") and msgs[0]["content"] in start, start  # all but the user's text
+    finally:
+        real_generator.settings = saved

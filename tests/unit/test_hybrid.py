@@ -12,7 +12,7 @@ import pytest
 
 from rag.fusion import reciprocal_rank_fusion
 from rag.services import Services
-from rag.sparse import BM25Index, detect_language, tokenize
+from rag.sparse import BM25Index, SparseSearcher, detect_language, tokenize
 from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder, KeywordReranker
 
@@ -94,6 +94,28 @@ def test_bm25_index_ranks_by_term_rarity_and_masks() -> None:
     masked = idx.search(["zebra", "cat"], 3, mask=np.array([True, False, True]))
     assert "b" not in {idx.ids[h.index] for h in masked}
     assert idx.search(["unknown"], 3) == []
+
+
+def test_bm25_index_takes_token_lists_one_at_a_time() -> None:
+    """SparseSearcher passes a generator (one chunk's token strings at a time, for memory): the
+    index must be the one built from lists."""
+    tokens = [["cat", "dog"], ["cat", "zebra"], ["cat"]]
+    from_lists = BM25Index(["a", "b", "c"], tokens)
+    from_generator = BM25Index(["a", "b", "c"], (list(t) for t in tokens))
+    assert from_generator.vocab == from_lists.vocab
+    assert from_generator.scores(["zebra", "cat"]).tolist() == from_lists.scores(["zebra", "cat"]).tolist()
+    with pytest.raises(ValueError, match="3 ids but 2 token lists"):
+        BM25Index(["a", "b", "c"], iter(tokens[:2]))
+
+
+def test_bm25_build_skips_chunks_chroma_lacks_and_keeps_ids_and_documents_aligned() -> None:
+    rows = [("c1", "d1", "zebra stripe"), ("c2", "d2", None), ("c3", "d3", None), ("c4", "d4", "lion mane")]
+    # c2 predates stored tokens (tokenised from Chroma's text); c3 is listed but not in Chroma
+    sparse = SparseSearcher(lambda: rows, lambda: "v1", lambda ids: {"c2": "Zebras graze."} if "c2" in ids else {})
+    index, docs = sparse.index()
+    assert index.ids == ["c1", "c2", "c4"] and docs.tolist() == ["d1", "d2", "d4"]
+    assert {cid for cid, _ in sparse.search("zebras", 5)} == {"c1", "c2"}
+    assert [cid for cid, _ in sparse.search("mane", 5, doc_ids=["d4"])] == ["c4"]
 
 
 # --- kept in step with Chroma ---------------------------------------------------------------
