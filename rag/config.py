@@ -239,8 +239,8 @@ class Settings(BaseSettings):
     llm_prefix_cache: bool = Field(
         default=True,
         description="Keep the local generator's KV cache of what every prompt starts with (the chat "
-        "template and the system prompt, ~150 tokens) and prefill only the rest of each prompt "
-        "(docs/performance.md, session 14). Computed on the first question; recomputed if the system "
+        "template and the system prompt: 108 tokens with the shipped prompt) and prefill only the rest of "
+        "each prompt (docs/performance.md, session 14). Computed on the first question; again if the system "
         "prompt changes.",
     )
     llm_compile: Literal["off", "on", "background"] = Field(
