@@ -148,6 +148,11 @@ class PromptPrefix:
         return [(key[..., :k, :], value[..., :k, :]) for key, value in self.kv] if k > 0 else []
 
 
+def prefix_length(prefix_kv: Sequence[tuple[Any, Any]]) -> int:
+    """How many tokens the per-layer keys and values of :meth:`PromptPrefix.reusable` cover."""
+    return int(prefix_kv[0][0].shape[-2]) if prefix_kv else 0
+
+
 def prompt_prefix(model: Any, ids: list[int]) -> PromptPrefix:
     """Run ``ids`` through ``model`` (a full-attention causal LM) and keep their keys and values."""
     import torch
@@ -250,7 +255,7 @@ def next_tokens(
     import torch
 
     n = int(input_ids.shape[-1])
-    k = int(prefix_kv[0][0].shape[-2]) if prefix_kv else 0
+    k = prefix_length(prefix_kv)
     if step is None:
         cache = growing_cache(model)
 
@@ -524,7 +529,7 @@ class TransformersGenerator:
             t_first = 0.0
             try:
                 prefix_kv = self._reusable_prefix(messages, input_ids[0].tolist())
-                stats.reused_tokens = int(prefix_kv[0][0].shape[-2]) if prefix_kv else 0
+                stats.reused_tokens = prefix_length(prefix_kv)
                 steps = next_tokens(
                     self.model,
                     input_ids,

@@ -34,7 +34,6 @@ class CrossEncoderReranker:
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
         self.batch_size = settings.rerank_batch_size
-        self.max_length = settings.reranker_max_length
         self.pass_overhead_tokens = settings.rerank_pass_overhead_tokens  # CPU only: see score()
         # The shipped weights are fp16 on disk (size). Computed with bf16 *weights* where the CPU
         # has native bf16, as the embedder is (no autocast re-casting every weight per batch), else
@@ -80,7 +79,7 @@ class CrossEncoderReranker:
     def _lengths(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Tokens of each pair as the model will read it (truncated, padded to the CPU multiple)."""
         enc = self.model.tokenizer(
-            [q for q, _ in pairs], [p for _, p in pairs], truncation=True, max_length=self.max_length
+            [q for q, _ in pairs], [p for _, p in pairs], truncation=True, max_length=self.model.max_seq_length
         )
         m = self.pad_multiple
         return [-(-len(ids) // m) * m for ids in enc["input_ids"]]
