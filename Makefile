@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval bench bench-ingest bench-answer bench-scale
+.PHONY: run test install chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval bench bench-ingest bench-answer bench-scale bench-memory
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,7 +63,11 @@ bench-answer: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py --home .cache/scale --reference-home .cache/scale-ref
 
-bench: bench-ingest bench-answer bench-retrieval bench-scale
+# RSS over ~100k chunks with every model loaded, through BM25 rebuilds (index of random vectors, kept).
+bench-memory: $(STAMP)
+	$(BIN)/python bench/memory.py --home .cache/memory
+
+bench: bench-ingest bench-answer bench-retrieval bench-scale bench-memory
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -8,11 +8,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rag.fusion import reciprocal_rank_fusion
 from rag.services import Services
-from rag.sparse import BM25Index, SparseSearcher, detect_language, tokenize
+from rag.sparse import BM25Index, SparseSearcher, csc_by_column, detect_language, tokenize
 from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder, KeywordReranker
 
@@ -108,6 +109,42 @@ def test_bm25_index_takes_token_lists_one_at_a_time() -> None:
         BM25Index(["a", "b", "c"], iter(tokens[:2]))
 
 
+def test_our_csc_builder_returns_what_bm25s_own_builder_returns() -> None:
+    """``csc_by_column`` replaces bm25s' CSC builder for memory; the arrays must be the same, on
+    entries written as bm25s writes them (rows ascending, each (row, col) once, cols in any order)."""
+    from bm25s.scoring import _np_csc_python
+
+    rng = np.random.default_rng(0)
+    rows, cols = [], []
+    for doc in range(300):
+        vocab_ids = rng.choice(500, size=int(rng.integers(1, 40)), replace=False)
+        rows += [doc] * len(vocab_ids)
+        cols += vocab_ids.tolist()
+    r, c = np.asarray(rows, dtype=np.int32), np.asarray(cols, dtype=np.int32)
+    data = rng.random(len(r)).astype(np.float32)
+    ours, theirs = csc_by_column(data, r, c, (300, 500)), _np_csc_python(data, r, c, (300, 500))
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bm25_rebuild_scores_as_bm25s_builds_them() -> None:
+    """The searcher's rebuild (our CSC builder, stored strings released as read) scores every
+    chunk as a plain bm25s index over the same tokens does."""
+    import bm25s
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(200)]
+    token_lists = [list(rng.choice(words, size=int(rng.integers(1, 30)))) for _ in range(120)]
+    rows = [(f"c{i}", f"d{i // 3}", " ".join(t)) for i, t in enumerate(token_lists)]
+    index, docs = SparseSearcher(lambda: rows, lambda: "v1", lambda ids: {}).index()
+    plain = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    plain.index(token_lists, show_progress=False)
+    assert docs.tolist() == [d for _c, d, _t in rows]
+    for q in (["w1"], ["w3", "w50", "w199"], words[:20]):
+        known = [plain.vocab_dict[w] for w in dict.fromkeys(q) if w in plain.vocab_dict]
+        np.testing.assert_allclose(index.scores(q), plain.get_scores(known), rtol=1e-6)
+
+
 def test_bm25_build_skips_chunks_chroma_lacks_and_keeps_ids_and_documents_aligned() -> None:
     rows = [("c1", "d1", "zebra stripe"), ("c2", "d2", None), ("c3", "d3", None), ("c4", "d4", "lion mane")]
     # c2 predates stored tokens (tokenised from Chroma's text); c3 is listed but not in Chroma
@@ -116,6 +153,31 @@ def test_bm25_build_skips_chunks_chroma_lacks_and_keeps_ids_and_documents_aligne
     assert index.ids == ["c1", "c2", "c4"] and docs.tolist() == ["d1", "d2", "d4"]
     assert {cid for cid, _ in sparse.search("zebras", 5)} == {"c1", "c2"}
     assert [cid for cid, _ in sparse.search("mane", 5, doc_ids=["d4"])] == ["c4"]
+
+
+def test_bm25_rebuild_frees_the_old_index_first_and_a_failed_one_serves_nothing_stale() -> None:
+    """Queries wait on the searcher's lock while it rebuilds, so the old index is dropped before
+    the new one is built (memory); if the build fails, the next query tries again rather than
+    answering from the old version."""
+    version, rows = ["v1"], [("c1", "d1", "zebra stripe")]
+    seen_while_building: list[object] = []
+
+    def listed() -> list[tuple[str, str, str | None]]:
+        seen_while_building.append(sparse._built)
+        if version[0] == "v3":
+            raise OSError("disk gone")
+        return list(rows)
+
+    sparse = SparseSearcher(listed, lambda: version[0], lambda ids: {})
+    assert [cid for cid, _ in sparse.search("zebra", 5)] == ["c1"]
+    version[0], rows[:] = "v2", [("c2", "d2", "lion mane")]
+    assert [cid for cid, _ in sparse.search("lion", 5)] == ["c2"]
+    assert seen_while_building == [None, None]  # v1's index was gone when v2's rows were read
+    version[0] = "v3"
+    with pytest.raises(OSError, match="disk gone"):
+        sparse.search("lion", 5)
+    with pytest.raises(OSError, match="disk gone"):  # tried again, v2 not served as if current
+        sparse.search("lion", 5)
 
 
 # --- kept in step with Chroma ---------------------------------------------------------------
