@@ -9,7 +9,8 @@ index, and through the BM25 rebuilds that every ingest and delete starts (issue 
    exactly as the app does it. With ``--vectors random`` (the default) each chunk's vector is a
    random unit vector instead of MiniLM's: memory does not depend on the vectors' values, and
    writing 100k chunks then takes minutes instead of ~45 on 2 cores. ``--vectors minilm`` embeds
-   for real (or point ``--home`` at a finished ``bench/scale.py`` home).
+   for real the chunks written in that run (or point ``--home`` at a finished ``bench/scale.py``
+   home, whose index is real).
 2. **A fresh process** (so that building leaves nothing behind in it) opens the index as the app
    does (``Services``: embedder, reranker, Chroma, the BM25 snapshot), loads the generator, asks
    ``--questions`` NFCorpus test questions through the pipeline, then for each question reranks
@@ -147,7 +148,10 @@ def measure(home: Path, questions: int, rounds: int = 2) -> dict[str, Any]:
     out["peak_before_rebuilds"] = proc_status("VmHWM")
 
     extra = home / "memory-check.txt"
-    extra.write_text("Grounded memory check. " + " ".join(f"term{i}" for i in range(300)) + "\n", encoding="utf-8")
+    # New text every run: were the file left indexed by an interrupted run, an unchanged file
+    # would be skipped and start no rebuild.
+    words = " ".join(f"term{i}" for i in range(300))
+    extra.write_text(f"Grounded memory check {time.time_ns()}. {words}\n", encoding="utf-8")
     doc = doc_id_for(str(extra))
     out["rss_after_ingest_rebuild"], out["peak_ingest_rebuild"] = rebuild_peak(
         services, lambda: services.indexer.ingest_paths([extra])
@@ -159,8 +163,9 @@ def measure(home: Path, questions: int, rounds: int = 2) -> dict[str, Any]:
     # bm25s' own CSC builder and with ours.
     ours, snapshots = rag.sparse.csc_by_column, services.sparse.snapshot_dir
     services.sparse.snapshot_dir = None
-    for name, builder in [("bm25s_csc", bm25s.BM25._np_csc), ("ours", ours)] * rounds:  # ABAB: the heap's
-        rag.sparse.csc_by_column = builder  # state after each build favours neither  (read at build time)
+    # A B A B, so that the heap each build leaves behind favours neither side.
+    for name, builder in [("bm25s_csc", bm25s.BM25._np_csc), ("ours", ours)] * rounds:
+        rag.sparse.csc_by_column = builder  # BM25Index looks it up at build time
         services.sparse._built = None  # as index() does before a rebuild
         before = proc_status("VmRSS")
         reset_peak()

@@ -50,7 +50,7 @@ def test_memory_bench_reads_rss_and_resets_its_peak() -> None:
     the current RSS instead of keeping an earlier, larger one."""
     memory = _load("memory")
     ballast = bytearray(64 * 2**20)  # raise the peak by 64 MiB, then free it
-    ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page so it counts
+    ballast[::4096] = b"x" * (len(ballast) // 4096)  # touch every page so it counts
     del ballast
     before = memory.proc_status("VmHWM")
     memory.reset_peak()
