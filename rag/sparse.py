@@ -371,16 +371,18 @@ class SparseSearcher:
         rows = list(self._rows())
         missing = [cid for cid, _d, toks in rows if toks is None]
         texts = self._texts(missing) if missing else {}
-        kept = [
-            (cid, doc_id, toks if toks is not None else tokens_to_str(tokenize(texts[cid])))
-            for cid, doc_id, toks in rows
-            if toks is not None or cid in texts  # else listed but not in Chroma: reconcile repairs it
-        ]
-        del rows, texts
-        ids = [cid for cid, _d, _t in kept]
-        docs = [doc_id for _c, doc_id, _t in kept]
-        stored: list[str | None] = [toks for _c, _d, toks in kept]
-        del kept
+        ids: list[str] = []
+        docs: list[str] = []
+        stored: list[str | None] = []  # token strings, split one at a time by _consumed
+        for cid, doc_id, toks in rows:
+            if toks is None:
+                if cid not in texts:
+                    continue  # listed but not in Chroma: reconcile will repair it
+                toks = tokens_to_str(tokenize(texts[cid]))
+            ids.append(cid)
+            docs.append(doc_id)
+            stored.append(toks)
+        del rows, texts  # ``stored`` now holds the only reference to each token string
         # One chunk's token list at a time (a generator), not all of them: at 104k chunks the
         # lists peaked at 1.34 GiB against 0.56 (docs/performance.md, session 14).
         index = BM25Index(ids, _consumed(stored), doc_ids=docs)

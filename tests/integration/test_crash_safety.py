@@ -24,9 +24,11 @@ from rag.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-ROUNDS = 12  # at least this many rounds, and more (up to MAX_ROUNDS) until MID_WORK kills landed
-MID_WORK = 10  # kills that hit a running worker: on a fast machine a worker may finish before
-MAX_ROUNDS = 24  # its delay is up (CI once saw 9 of 12), so such rounds are made up for
+# At least ROUNDS rounds, and more (up to MAX_ROUNDS) until MID_WORK kills have hit a running
+# worker: on a fast machine a worker may finish before its delay is up (CI once saw 9 of 12).
+ROUNDS = 12
+MID_WORK = 10
+MAX_ROUNDS = 24
 SEED = int(os.environ.get("CRASH_SEED", "20261122"))
 
 
