@@ -130,7 +130,7 @@ def measure(home: Path, questions: int, rounds: int = 2) -> dict[str, Any]:
     out["index_chunks"] = services.registry.stats()["chunks"]
     services.sparse.index()  # the BM25 snapshot, as the app's first question would load it
     out["rss_index_open"] = proc_status("VmRSS")
-    pipeline = services.pipeline  # loads the generator
+    pipeline = services.pipeline  # loads the generator (and warms it up, as the app does)
     out["rss_all_models_loaded"] = proc_status("VmRSS")
     qs = nf_queries(questions)
     t = time.perf_counter()

@@ -240,8 +240,8 @@ class Settings(BaseSettings):
         default=True,
         description="Keep the local generator's KV cache of what every prompt starts with (the chat "
         "template and the system prompt: 108 tokens with the shipped prompt) and prefill only the rest of "
-        "each prompt (docs/performance.md, session 14). Computed on the first question; again if the system "
-        "prompt changes.",
+        "each prompt (docs/performance.md, session 14). Computed when the pipeline loads (session 16); again "
+        "if the system prompt changes.",
     )
     llm_compile: Literal["off", "on", "background"] = Field(
         default="off",

@@ -465,7 +465,7 @@ class TransformersGenerator:
         self._lock = threading.Lock()
         self.last_stats = GenerationStats()
         self._abstain_prefix = abstention_prefix(self.tokenizer, abstain_message())
-        self._prefix: PromptPrefix | None = None  # set by the first question, see _reusable_prefix
+        self._prefix: PromptPrefix | None = None  # set by prepare() or the first question
 
     def _inputs(self, messages: list[dict[str, str]]) -> Any:
         enc = self.tokenizer.apply_chat_template(
@@ -489,6 +489,13 @@ class TransformersGenerator:
                 return []
             self._prefix = prompt_prefix(self.model, fixed)
         return self._prefix.reusable(prompt)
+
+    def prepare(self, messages: list[dict[str, str]]) -> None:
+        """Prefill the start that prompts like ``messages`` share (chat template and system
+        prompt) now, at load, instead of in the first question's time to first token."""
+        prompt = self._inputs(messages)["input_ids"][0].tolist()
+        with self._lock:
+            self._reusable_prefix(messages, prompt)
 
     def _processors(self, prompt_len: int) -> Any:
         """The logits processors generate() would build from the settings, plus the abstention gate."""

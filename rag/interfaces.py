@@ -62,3 +62,11 @@ class Generator(Protocol):
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """Yield the answer text piece by piece for chat ``messages`` (role/content dicts)."""
         ...
+
+
+@runtime_checkable
+class PreparesPrompts(Protocol):
+    """A generator that can get ready for prompts like ``messages`` before the first question
+    (the in-process model prefills the start that every prompt shares); optional."""
+
+    def prepare(self, messages: list[dict[str, str]]) -> None: ...

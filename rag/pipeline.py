@@ -16,7 +16,7 @@ from typing import Protocol
 from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
 from rag.config import Settings
 from rag.confirm import readings_agree
-from rag.interfaces import Generator, Reranker
+from rag.interfaces import Generator, PreparesPrompts, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
 from rag.rerank import close_to_best, rerank_scored
 from rag.types import Answer, ScoredChunk
@@ -79,6 +79,12 @@ class RagPipeline:
         self.generator = generator
         self.template = template or load_template()
         self.reranker = reranker
+
+    def warm_up(self) -> None:
+        """Let the generator prepare for this pipeline's prompts (all of them start with the same
+        system prompt) before the first question; generators that cannot prepare are left alone."""
+        if isinstance(self.generator, PreparesPrompts):
+            self.generator.prepare(build_messages("?", [], self.template, self.settings.max_source_chars))
 
     def sources(
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None

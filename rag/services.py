@@ -118,8 +118,13 @@ class Services:
                     self._generator = OpenAICompatibleGenerator(self.settings)
                 else:
                     from rag.generate import TransformersGenerator
+                    from rag.heap import trim_heap
 
                     self._generator = TransformersGenerator(self.settings)
+                    # Loading (adapter merge, int8 copies, loader threads) frees hundreds of MiB
+                    # that glibc would otherwise keep: RSS with every model loaded 1.37 GiB
+                    # trimmed, 1.37-1.69 untrimmed (docs/performance.md, session 16).
+                    trim_heap()
             return self._generator
 
     @property
@@ -128,9 +133,12 @@ class Services:
 
     @property
     def pipeline(self) -> RagPipeline:
-        """The question flow; built on first use (it needs the generator)."""
+        """The question flow; built on first use (it needs the generator), and warmed up then, so
+        that the first question does not prefill the system prompt in its time to first token."""
         if self._pipeline is None:
-            self._pipeline = RagPipeline(self.settings, self.retriever, self.generator, reranker=self.reranker)
+            pipeline = RagPipeline(self.settings, self.retriever, self.generator, reranker=self.reranker)
+            pipeline.warm_up()
+            self._pipeline = pipeline
         return self._pipeline
 
     def document_count(self) -> int:

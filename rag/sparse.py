@@ -13,8 +13,6 @@ ingest and stored in the registry; :class:`BM25Index` is rebuilt from them in me
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -31,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.feedback import expansion_terms
+from rag.heap import trim_heap
 
 log = logging.getLogger(__name__)
 Language = Literal["en", "ko"]
@@ -132,16 +131,6 @@ def tokens_to_str(tokens: Sequence[str]) -> str:
 class SparseHit:
     index: int  # position in the ids the index was built from
     score: float
-
-
-def trim_heap() -> None:
-    """Give the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
-
-    A BM25 rebuild allocates and frees hundreds of MiB of small objects, and glibc keeps much of
-    what is freed, so a long-lived app's RSS would carry part of each rebuild's peak (synthetic
-    104k chunks: 0.21 GiB over the RSS before the build, 0.11 once trimmed; session 14)."""
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: a libc without it
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def csc_by_column(
@@ -356,8 +345,11 @@ class SparseSearcher:
         with self._lock:
             if self._built is None or self._built[0] != v:
                 # Queries wait on this lock during the build, so the old index serves no one
-                # meanwhile: free it first (~0.1 GiB at 100k chunks off the rebuild's peak).
+                # meanwhile: free it first (~0.1 GiB at 100k chunks off the rebuild's peak), and
+                # hand the heap's free pages back, since this thread's allocations may come from
+                # an arena of its own and not reuse them (trim_heap).
                 self._built = None
+                trim_heap()
                 self._built = (v, *self._load_or_build(v))
             return self._built[1], self._built[2]
 

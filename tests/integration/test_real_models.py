@@ -196,3 +196,21 @@ def test_cached_prompt_prefix_gives_the_same_answer_and_follows_a_new_system_pro
             assert start.endswith("user\n") and msgs[0]["content"] in start, start  # all but the user's text
     finally:
         real_generator.settings = saved
+
+
+def test_prepare_prefills_the_shared_start_so_the_first_question_reuses_it(real_generator: Any) -> None:
+    """RagPipeline.warm_up -> prepare() at load: the first question's prompt then starts from the
+    prepared keys and values instead of prefilling the system prompt itself."""
+    from rag.prompting import build_messages, load_template
+    from rag.types import Chunk
+
+    template = load_template()
+    text = "The Eiffel Tower is made of wrought iron."
+    question = build_messages("What is it made of?", [Chunk("c1", "d1", "a.txt", None, 0, len(text), text)], template)
+    real_generator._prefix = None
+    real_generator.prepare(build_messages("?", [], template))
+    prepared = real_generator._prefix
+    assert prepared is not None and len(prepared.ids) > 50  # chat template + system prompt
+    "".join(real_generator.stream(question))
+    assert real_generator._prefix is prepared  # reused, not computed again
+    assert real_generator.last_stats.reused_tokens == len(prepared.ids)

@@ -159,3 +159,25 @@ def test_second_reading_that_abstains_refuses_the_answer(tmp_path: Path) -> None
 
     a = RagPipeline(s.settings, s.retriever, TwoReplies()).ask("When was the Eiffel Tower finished?")
     assert a.abstained and a.unconfirmed[1] == abstain_message()
+
+
+def test_warm_up_prepares_the_generator_for_the_system_prompt_every_question_sends(
+    fake_services: Services, tmp_path: Path
+) -> None:
+    """Services.pipeline warms the generator up at load (the in-process model prefills the shared
+    system prompt then, not in the first question's time to first token)."""
+
+    class Preparing(EchoGenerator):
+        def __init__(self) -> None:
+            super().__init__()
+            self.prepared: list[list[dict[str, str]]] = []
+
+        def prepare(self, messages: list[dict[str, str]]) -> None:
+            self.prepared.append(messages)
+
+    gen = Preparing()
+    s = _services(Services(fake_services.settings, embedder=HashEmbedder(), generator=gen), tmp_path)
+    s.pipeline.ask("When was the Eiffel Tower completed?")
+    assert len(gen.prepared) == 1 and len(gen.prompts) >= 1
+    assert gen.prepared[0][0] == gen.prompts[0][0] and gen.prepared[0][0]["role"] == "system"
+    RagPipeline(s.settings, s.retriever, EchoGenerator()).warm_up()  # one that cannot prepare: fine
