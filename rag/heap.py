@@ -15,9 +15,10 @@ import ctypes
 def trim_heap() -> None:
     """Give the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
 
-    Measured (session 14-16): a BM25 rebuild over 104k synthetic chunks left 0.21 GiB over the
-    RSS before it, 0.11 once trimmed; loading the generator left 0.0-0.3 GiB of freed memory
-    behind, depending on how its loading threads' allocations fell into arenas.
+    Measured (sessions 14 and 16): a BM25 rebuild over 104k synthetic chunks left 0.21 GiB over
+    the RSS before it, 0.11 once trimmed; loading the generator left 0.01-0.34 GiB of freed
+    memory behind (RSS 1.37-1.69 GiB untrimmed, 1.36 trimmed), by chance of how its loading
+    threads' allocations fell into arenas.
     """
     with contextlib.suppress(OSError, AttributeError):  # AttributeError: a libc without it
         ctypes.CDLL("libc.so.6").malloc_trim(0)

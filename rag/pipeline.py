@@ -19,7 +19,7 @@ from rag.confirm import readings_agree
 from rag.interfaces import Generator, PreparesPrompts, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
 from rag.rerank import close_to_best, rerank_scored
-from rag.types import Answer, ScoredChunk
+from rag.types import Answer, Chunk, ScoredChunk
 
 
 class Retriever(Protocol):
@@ -82,9 +82,15 @@ class RagPipeline:
 
     def warm_up(self) -> None:
         """Let the generator prepare for this pipeline's prompts (all of them start with the same
-        system prompt) before the first question; generators that cannot prepare are left alone."""
+        system prompt) before the first question; generators that cannot prepare are left alone.
+
+        The stand-in prompt has one source, as every prompt the generator gets does (with none,
+        the pipeline abstains without generating): the user's text must begin as a real one does,
+        or the tokeniser may join the template's last newline to what follows, and the prepared
+        start would end a token short of a real prompt's (it did, with no source)."""
         if isinstance(self.generator, PreparesPrompts):
-            self.generator.prepare(build_messages("?", [], self.template, self.settings.max_source_chars))
+            stand_in = Chunk("warm-up", "warm-up", "warm-up.txt", None, 0, 1, "?")
+            self.generator.prepare(build_messages("?", [stand_in], self.template, self.settings.max_source_chars))
 
     def sources(
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None

@@ -121,8 +121,8 @@ class Services:
                     from rag.heap import trim_heap
 
                     self._generator = TransformersGenerator(self.settings)
-                    # Loading (adapter merge, int8 copies, loader threads) frees hundreds of MiB
-                    # that glibc would otherwise keep: RSS with every model loaded 1.37 GiB
+                    # Loading (adapter merge, int8 copies, loader threads) frees up to ~0.3 GiB
+                    # that glibc would otherwise keep: RSS with every model loaded 1.36 GiB
                     # trimmed, 1.37-1.69 untrimmed (docs/performance.md, session 16).
                     trim_heap()
             return self._generator

@@ -198,19 +198,27 @@ def test_cached_prompt_prefix_gives_the_same_answer_and_follows_a_new_system_pro
         real_generator.settings = saved
 
 
-def test_prepare_prefills_the_shared_start_so_the_first_question_reuses_it(real_generator: Any) -> None:
+def test_warm_up_prefills_the_whole_shared_start_so_the_first_question_reuses_it(real_generator: Any) -> None:
     """RagPipeline.warm_up -> prepare() at load: the first question's prompt then starts from the
-    prepared keys and values instead of prefilling the system prompt itself."""
+    prepared keys and values, all of the chat template and system prompt up to the user's text
+    (a warm-up prompt without sources once stopped a token short: "user" without its newline)."""
+    from rag.pipeline import RagPipeline
     from rag.prompting import build_messages, load_template
-    from rag.types import Chunk
+    from rag.types import Chunk, ScoredChunk
 
-    template = load_template()
+    class NoRetriever:
+        def retrieve(self, *args: Any, **kwargs: Any) -> list[ScoredChunk]:
+            return []
+
     text = "The Eiffel Tower is made of wrought iron."
-    question = build_messages("What is it made of?", [Chunk("c1", "d1", "a.txt", None, 0, len(text), text)], template)
+    chunk = Chunk("c1", "d1", "a.txt", None, 0, len(text), text)
+    messages = build_messages("What is it made of?", [chunk], load_template())
     real_generator._prefix = None
-    real_generator.prepare(build_messages("?", [], template))
+    RagPipeline(real_generator.settings, NoRetriever(), real_generator).warm_up()
     prepared = real_generator._prefix
-    assert prepared is not None and len(prepared.ids) > 50  # chat template + system prompt
-    "".join(real_generator.stream(question))
+    assert prepared is not None
+    start = real_generator.tokenizer.decode(prepared.ids)
+    assert start.endswith("user\n") and messages[0]["content"] in start, start
+    "".join(real_generator.stream(messages))
     assert real_generator._prefix is prepared  # reused, not computed again
     assert real_generator.last_stats.reused_tokens == len(prepared.ids)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from rag.config import Settings
 from rag.pipeline import RagPipeline
 from rag.prompting import abstain_message
 from rag.services import Services
@@ -162,7 +163,7 @@ def test_second_reading_that_abstains_refuses_the_answer(tmp_path: Path) -> None
 
 
 def test_warm_up_prepares_the_generator_for_the_system_prompt_every_question_sends(
-    fake_services: Services, tmp_path: Path
+    settings: Settings, tmp_path: Path
 ) -> None:
     """Services.pipeline warms the generator up at load (the in-process model prefills the shared
     system prompt then, not in the first question's time to first token)."""
@@ -176,8 +177,12 @@ def test_warm_up_prepares_the_generator_for_the_system_prompt_every_question_sen
             self.prepared.append(messages)
 
     gen = Preparing()
-    s = _services(Services(fake_services.settings, embedder=HashEmbedder(), generator=gen), tmp_path)
+    s = _services(Services(settings, embedder=HashEmbedder(), generator=gen), tmp_path)
     s.pipeline.ask("When was the Eiffel Tower completed?")
     assert len(gen.prepared) == 1 and len(gen.prompts) >= 1
     assert gen.prepared[0][0] == gen.prompts[0][0] and gen.prepared[0][0]["role"] == "system"
+    # The user's text starts as a real prompt's does (a source first), so that the tokens up to
+    # it are the same (test_real_models checks the tokens themselves).
+    assert gen.prepared[0][1]["content"].startswith('<source id="1"')
+    assert gen.prompts[0][1]["content"].startswith('<source id="1"')
     RagPipeline(s.settings, s.retriever, EchoGenerator()).warm_up()  # one that cannot prepare: fine
