@@ -8,6 +8,7 @@ question -> retrieve (dense + BM25, fused) -> (nothing relevant? abstain) -> rer
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,8 @@ from rag.interfaces import Generator, PreparesPrompts, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
 from rag.rerank import close_to_best, rerank_scored
 from rag.types import Answer, Chunk, ScoredChunk
+
+log = logging.getLogger(__name__)
 
 
 class Retriever(Protocol):
@@ -88,9 +91,13 @@ class RagPipeline:
         the pipeline abstains without generating): the user's text must begin as a real one does,
         or the tokeniser may join the template's last newline to what follows, and the prepared
         start would end a token short of a real prompt's (it did, with no source)."""
-        if isinstance(self.generator, PreparesPrompts):
-            stand_in = Chunk("warm-up", "warm-up", "warm-up.txt", None, 0, 1, "?")
+        if not isinstance(self.generator, PreparesPrompts):
+            return
+        stand_in = Chunk("warm-up", "warm-up", "warm-up.txt", None, 0, 1, "?")
+        try:
             self.generator.prepare(build_messages("?", [stand_in], self.template, self.settings.max_source_chars))
+        except Exception:  # only a head start: the first question prefills it and reports any error
+            log.warning("generator warm-up failed; the first question will prefill the prompt itself", exc_info=True)
 
     def sources(
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None

@@ -186,3 +186,15 @@ def test_warm_up_prepares_the_generator_for_the_system_prompt_every_question_sen
     assert gen.prepared[0][1]["content"].startswith('<source id="1"')
     assert gen.prompts[0][1]["content"].startswith('<source id="1"')
     RagPipeline(s.settings, s.retriever, EchoGenerator()).warm_up()  # one that cannot prepare: fine
+
+
+def test_a_failed_warm_up_does_not_stop_the_pipeline(settings: Settings, tmp_path: Path) -> None:
+    """Warming up is only a head start: if it fails, the pipeline still loads and answers."""
+
+    class FailsToPrepare(EchoGenerator):
+        def prepare(self, messages: list[dict[str, str]]) -> None:
+            raise RuntimeError("no room for the prefix")
+
+    s = _services(Services(settings, embedder=HashEmbedder(), generator=FailsToPrepare()), tmp_path)
+    a = s.pipeline.ask("When was the Eiffel Tower completed?")
+    assert not a.abstained and "1889" in a.text
