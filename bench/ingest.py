@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -42,11 +43,19 @@ def export(corpus: Path, out: Path, n: int) -> list[Path]:
     return sorted(out.glob("*.txt"))
 
 
+def textbook_splits(files: list[Path]) -> list[Any]:
+    """The textbook pipeline's chunks: each file read whole, then RecursiveCharacterTextSplitter."""
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    docs = [Document(page_content=f.read_text(encoding="utf-8"), metadata={"source": str(f)}) for f in files]
+    # ~200 MiniLM tokens is ~800-1000 characters of English prose
+    return RecursiveCharacterTextSplitter(chunk_size=900, chunk_overlap=180).split_documents(docs)
+
+
 def baseline(files: list[Path], home: Path) -> dict[str, float]:
     from langchain_chroma import Chroma
-    from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
     from sentence_transformers import SentenceTransformer
 
     from rag.models import resolve_embedding_model
@@ -65,9 +74,7 @@ def baseline(files: list[Path], home: Path) -> dict[str, float]:
 
     emb = HFEmbeddings()
     t0 = time.perf_counter()
-    docs = [Document(page_content=f.read_text(encoding="utf-8"), metadata={"source": str(f)}) for f in files]
-    # ~200 MiniLM tokens is ~800-1000 characters of English prose
-    splits = RecursiveCharacterTextSplitter(chunk_size=900, chunk_overlap=180).split_documents(docs)
+    splits = textbook_splits(files)
     Chroma.from_documents(splits, emb, persist_directory=str(home / "baseline"))
     seconds = time.perf_counter() - t0
     return {"chunks": len(splits), "seconds": round(seconds, 2), "chunks_per_s": round(len(splits) / seconds, 1)}

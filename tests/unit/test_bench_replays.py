@@ -20,7 +20,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("name", ["second_reading", "citation_gate", "squad_replay"])
+@pytest.mark.parametrize("name", ["second_reading", "citation_gate", "squad_replay", "floor"])
 def test_bench_doctests(name: str) -> None:
     result = doctest.testmod(_load(name))
     assert result.attempted > 0 and result.failed == 0
