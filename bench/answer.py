@@ -154,24 +154,16 @@ def main() -> int:
                    help="skip the second pass with dense bf16 decoding")  # fmt: skip
     args = p.parse_args()
     import psutil
+    from scale import nf_queries  # bench/, the script's own folder
 
     from rag.config import Settings
-    from rag.eval.datasets import datasets_dir
     from rag.services import Services
-
-    nfcorpus = datasets_dir() / "nfcorpus"
 
     services = Services(Settings(home=args.home, _env_file=None))  # type: ignore[call-arg]
     ensure_index(services, args.home, args.docs)
     pipeline = services.pipeline  # loads the generator
-    queries = []
-    with open(nfcorpus / "queries.jsonl", encoding="utf-8") as fh:
-        test_ids = {line.split("\t")[0] for line in (nfcorpus / "qrels" / "test.tsv").read_text().splitlines()[1:]}
-        for line in fh:
-            q = json.loads(line)
-            if q["_id"] in test_ids:
-                queries.append(q["text"])
-    ours, our_answers = time_answers(pipeline, queries[: 1 + args.questions])
+    queries = nf_queries(1 + args.questions)  # NFCorpus test queries, in file order
+    ours, our_answers = time_answers(pipeline, queries)
     rss = psutil.Process().memory_info().rss  # every default model loaded, before the baseline's
     result = {
         "chunks": services.registry.stats()["chunks"],
@@ -190,25 +182,25 @@ def main() -> int:
     if services.settings.source_margin > 0:
         # The same questions with every top_k source (no margin cut), then ours again: ABA in one
         # process, so the machine's drift shows up as the gap between the two A passes.
-        result["all_top_k_sources"] = time_with(pipeline, queries[: 1 + args.questions], source_margin=0.0)
-        result["again_with_margin"], _ = time_answers(pipeline, queries[: 1 + args.questions])
+        result["all_top_k_sources"] = time_with(pipeline, queries, source_margin=0.0)
+        result["again_with_margin"], _ = time_answers(pipeline, queries)
     if services.settings.second_reading:
         # The same questions without the second reading: what it adds to the time to the final answer.
-        result["without_second_reading"] = time_with(pipeline, queries[: 1 + args.questions], second_reading=False)
+        result["without_second_reading"] = time_with(pipeline, queries, second_reading=False)
     if args.baseline and result["int8_decode"]:
         # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
         from rag.generate import TransformersGenerator
 
         if compiled is not None:  # the compiled step against the same int8 decoding, eager
             pipeline.generator = TransformersGenerator(services.settings.model_copy(update={"llm_compile": "off"}))
-            result["eager_int8_decode"], eager_answers = time_answers(pipeline, queries[: 1 + args.questions])
+            result["eager_int8_decode"], eager_answers = time_answers(pipeline, queries)
             result["same_answers_as_eager"] = our_answers == eager_answers
             eager = result["eager_int8_decode"]["decode_tokens_per_s_pooled"]
             if eager:
                 result["compile_speedup"] = round(ours["decode_tokens_per_s_pooled"] / eager, 2)
         update = {"llm_int8_decode": "off", "llm_compile": "off"}
         pipeline.generator = TransformersGenerator(services.settings.model_copy(update=update))
-        result["baseline_dense_decode"], _ = time_answers(pipeline, queries[: 1 + args.questions])
+        result["baseline_dense_decode"], _ = time_answers(pipeline, queries)
         base = result["baseline_dense_decode"]["decode_tokens_per_s_pooled"]
         if base:
             result["decode_speedup"] = round(ours["decode_tokens_per_s_pooled"] / base, 2)
