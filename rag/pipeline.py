@@ -103,7 +103,8 @@ class RagPipeline:
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]:
         """Evidence for ``question``: the top-k chunks, best first. With a reranker they are
-        re-ordered, and only the first and those scoring within ``source_margin`` of the best stay."""
+        re-ordered, those under its relevance floor dropped, and only the first and those scoring
+        within ``source_margin`` of the best stay."""
         hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids, timings)
         if self.reranker is not None and hits:
             t0 = time.perf_counter()
@@ -111,7 +112,9 @@ class RagPipeline:
             hits, scores = rerank_scored(question, hits, self.reranker, s.rerank_top_n, s.rerank_keep_first_stage)
             if timings is not None:
                 timings["rerank"] = _ms(t0)
-            return close_to_best(hits[: s.top_k], scores, s.source_margin)
+            floor = getattr(self.reranker, "floor", float("-inf"))
+            relevant = [h for h in hits[: s.top_k] if scores.get(h.chunk.id, float("-inf")) >= floor]
+            return close_to_best(relevant, scores, s.source_margin)
         return hits[: self.settings.top_k]
 
     def stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:

@@ -13,12 +13,14 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from rag.eval.answers import register as register_answers
+    from rag.eval.floor import register as register_floor
     from rag.eval.retrieval import register as register_retrieval
 
     p = argparse.ArgumentParser(prog="python -m rag.eval", description="Evaluate retrieval or answers.")
     sub = p.add_subparsers(dest="command", required=True)
     register_retrieval(sub)
     register_answers(sub)
+    register_floor(sub)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args))

@@ -122,6 +122,8 @@ class Record:
     cited: list[dict[str, Any]]  # [{"n", "source", "has_answer"}]
     f1: float
     em: float
+    contains: bool  # the final answer holds a gold answer (SQuAD normalisation)
+    evidence: bool  # a source given to the model holds a gold answer
     first_token_ms: float | None
     decode_ms: float | None
     new_tokens: int
@@ -147,6 +149,8 @@ def score(variant: str, q: EvalQuestion, raw: str, answer: Any, abstain: str, ne
         asked=first is not None, cited=cited,
         f1=f1_score(answer.text, q.answers) if answered else 0.0,
         em=em_score(answer.text, q.answers) if answered else 0.0,
+        contains=answered and contains_answer(answer.text, q.answers),
+        evidence=any(contains_answer(s.chunk.text, q.answers) for s in answer.sources),
         first_token_ms=first, decode_ms=decode, new_tokens=new_tokens,
         unconfirmed=bool(answer.unconfirmed), second_reading_ms=t.get("second_reading"),
     )  # fmt: skip
@@ -158,8 +162,10 @@ def summarise(records: Sequence[Record]) -> dict[str, float | int | None]:
     >>> r = dict(variant="v", question="?", raw="1889 [1].", text="1889 [1].", raw_abstained=False,
     ...          asked=True, first_token_ms=200.0, decode_ms=500.0, new_tokens=6)
     >>> good = Record(qid="1", indexed=True, answers=("1889",), abstained=False,
-    ...               cited=[{"n": 1, "source": "a.txt", "has_answer": True}], f1=1.0, em=1.0, **r)
-    >>> silent = Record(qid="2", indexed=False, answers=("x",), abstained=True, cited=[], f1=0.0, em=0.0, **r)
+    ...               cited=[{"n": 1, "source": "a.txt", "has_answer": True}], f1=1.0, em=1.0, contains=True,
+    ...               evidence=True, **r)
+    >>> silent = Record(qid="2", indexed=False, answers=("x",), abstained=True, cited=[], f1=0.0, em=0.0,
+    ...                 contains=False, evidence=False, **r)
     >>> s = summarise([good, silent])
     >>> s["f1"], s["citation_precision"], s["correct_abstention"], s["hallucination"], s["tokens_per_s_p50"]
     (1.0, 1.0, 1.0, 0.0, 10.0)
@@ -176,7 +182,11 @@ def summarise(records: Sequence[Record]) -> dict[str, float | int | None]:
         "questions_indexed": len(ans),
         "f1": mean([r.f1 for r in ans]),
         "em": mean([r.em for r in ans]),
+        "contains_answer": mean([float(r.contains) for r in ans]),
         "answered": mean([float(not r.abstained) for r in ans]),
+        "refused": mean([float(r.abstained) for r in ans]),
+        "evidence_shown": mean([float(r.evidence) for r in ans]),
+        "refused_with_evidence": mean([float(r.abstained) for r in ans if r.evidence]),
         "citation_precision": mean([float(c) for c in cites]),
         "citation_rate": mean([float(bool(marker_numbers(r.raw))) for r in raw_answered]),
         "questions_held_back": len(held),
@@ -350,7 +360,10 @@ def target_checks(variants_: dict[str, dict[str, Any]]) -> list[tuple[str, bool 
 ROWS = [
     ("token-F1 (indexed)", "f1", "{:.3f}"),
     ("exact match (indexed)", "em", "{:.3f}"),
-    ("answered (indexed)", "answered", "{:.3f}"),
+    ("answer contains the gold answer (indexed)", "contains_answer", "{:.3f}"),
+    ("answerable questions refused (indexed)", "refused", "{:.3f}"),
+    ("evidence among the sources (indexed)", "evidence_shown", "{:.3f}"),
+    ("refused although the evidence was shown", "refused_with_evidence", "{:.3f}"),
     ("citation precision", "citation_precision", "{:.3f}"),
     ("citation rate (raw answers)", "citation_rate", "{:.3f}"),
     ("correct abstention (held back)", "correct_abstention", "{:.3f}"),
@@ -369,11 +382,11 @@ ROWS = [
 
 def format_table(result: dict[str, Any]) -> str:
     vs = result["variants"]
-    head = f"{'metric':<38}" + "".join(f"{v:>12}" for v in vs)
+    head = f"{'metric':<44}" + "".join(f"{v:>12}" for v in vs)
     lines = [head, "-" * len(head)]
     for label, key, fmt in ROWS:
         cells = ["n/a" if vs[v].get(key) is None else fmt.format(vs[v][key]) for v in vs]
-        lines.append(f"{label:<38}" + "".join(f"{c:>12}" for c in cells))
+        lines.append(f"{label:<44}" + "".join(f"{c:>12}" for c in cells))
     checks = target_checks(vs)
     if checks:
         lines.append("")

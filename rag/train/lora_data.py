@@ -377,3 +377,33 @@ def build_split(
     questions = pick_questions(paragraphs, n_questions, rng)
     rankings = mine([q.question for _, q in questions], [p.context for p in paragraphs], embedder, mine_depth)
     return build_examples(paragraphs, questions, rankings, template, max_chars, abstain_share, seed)
+
+
+def build_unanswerable(
+    articles: Sequence[SquadArticle],
+    n_questions: int,
+    embedder: Embedder,
+    template: PromptTemplate,
+    max_chars: int,
+    seed: int = 0,
+    mine_depth: int = 20,
+) -> list[GroundedExample]:
+    """Abstention examples from SQuAD 2.0's unanswerable questions (read with
+    :func:`rag.eval.datasets.read_squad`, which gives them no answers): the question's own
+    paragraph, written to look as if it answered, plus distractors our retriever ranks high, and
+    the abstention phrase as the target. These are the hard cases: the passage is on the topic
+    and holds look-alike facts, and only reading it shows that the answer is not there."""
+    from rag.train.data import mine
+
+    rng = random.Random(seed)
+    paragraphs = [p for a in articles for p in a.paragraphs]
+    pairs = [(pi, q) for pi, p in enumerate(paragraphs) for q in p.questions if not q.answers]
+    rng.shuffle(pairs)
+    pairs = pairs[:n_questions]
+    rankings = mine([q.question for _, q in pairs], [p.context for p in paragraphs], embedder, mine_depth)
+    out = []
+    for (pi, q), ranking in zip(pairs, rankings, strict=True):
+        picked = choose_sources(pi, ranking, paragraphs, draw_passage_count(rng), rng, set())
+        sources = tuple(distractor_chunk(paragraphs[i], max_chars) for i in picked)
+        out.append(GroundedExample(q.qid, paragraphs[pi].title, q.question, (), sources, 0, template.abstain))
+    return out

@@ -216,7 +216,7 @@ def test_admin_needs_password_and_reindexes(page: Page, app_server: RunningApp) 
     expect(page.get_by_role("heading", name="Models and data")).to_be_visible()
     models = page.get_by_role("listitem")
     expect(models.filter(has_text="Embedding model:").filter(has_text=re.compile("MiniLM", re.I))).to_be_visible()
-    expect(models.filter(has_text="Generator:").filter(has_text=re.compile("SmolLM2", re.I))).to_be_visible()
+    expect(models.filter(has_text="Generator:").filter(has_text=re.compile("Qwen2.5", re.I))).to_be_visible()
     expect(page.get_by_label("Admin password")).to_have_count(0)
     assert ADMIN_PASSWORD not in page.content()
 

@@ -33,6 +33,45 @@ def test_sample_question_gets_a_cited_answer_from_the_right_page(indexed: Servic
     assert "1889" in cited.chunk.text[s:e]
 
 
+# docs/samples.md's example questions, each with the words any right answer holds (one of each
+# tuple, case-insensitive): what a user reads, not one greedy token.
+SAMPLE_ANSWERS: list[tuple[str, str, list[tuple[str, ...]]]] = [
+    ("When was the Eiffel Tower completed?", "eiffel_tower.pdf", [("1889",)]),
+    ("How many rivets hold the Eiffel Tower together?", "eiffel_tower.pdf", [("2.5 million", "2,500,000")]),
+    ("How often is the Eiffel Tower repainted?", "eiffel_tower.pdf", [("7 years", "seven years")]),
+    ("How many people visit the Eiffel Tower each year?", "eiffel_tower.pdf", [("7 million", "seven million")]),
+    ("How long is the Great Barrier Reef?", "great_barrier_reef.docx", [("2,300", "2300")]),
+    ("When did the Great Barrier Reef become a World Heritage Site?", "great_barrier_reef.docx", [("1981",)]),
+    ("What is coral bleaching?", "great_barrier_reef.docx", [("white", "expel", "algae")]),
+    ("What gas do plants release during photosynthesis?", "photosynthesis.html", [("oxygen",)]),
+    ("Where in the chloroplast does the Calvin cycle take place?", "photosynthesis.html", [("stroma",)]),
+    ("Why are leaves green?", "photosynthesis.html", [("chlorophyll", "reflect")]),
+    ("Who invented the printing press with movable metal type, and when?", "printing_press.md", [("gutenberg",)]),
+    ("Who set up the first printing press in England?", "printing_press.md", [("caxton",)]),
+    ("How many copies of the Gutenberg Bible were printed?", "printing_press.md", [("180",)]),
+    ("Who was the first person to walk on the Moon?", "apollo_11.txt", [("armstrong",)]),
+    ("What was the name of the Apollo 11 lunar module?", "apollo_11.txt", [("eagle",)]),
+    ("Which Apollo 11 astronaut stayed in lunar orbit?", "apollo_11.txt", [("collins",)]),
+]
+
+
+def test_every_sample_question_is_answered_right_from_its_file(indexed: Services) -> None:
+    wrong = []
+    for question, name, needs in SAMPLE_ANSWERS:
+        answer = indexed.pipeline.ask(question)
+        text = answer.text.lower()
+        right = not answer.abstained and all(any(w in text for w in alternatives) for alternatives in needs)
+        cited = {Path(c.chunk.source).name for c in answer.citations}
+        if not right or cited != {name}:
+            wrong.append((question, answer.text, sorted(cited)))
+    assert not wrong, wrong
+
+
+def test_the_capital_of_australia_is_not_in_the_samples(indexed: Services) -> None:
+    answer = indexed.pipeline.ask("What is the capital of Australia?")
+    assert answer.abstained and answer.text == abstain_message() and not answer.citations, answer
+
+
 def test_each_format_is_retrievable(indexed: Services) -> None:
     for question, name in [
         ("Who set up the first printing press in England?", "printing_press.md"),

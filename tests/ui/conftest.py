@@ -36,12 +36,14 @@ def make_services(tmp_path: Path) -> MakeServices:
         password: str | None = None,
         generator: EchoGenerator | None = None,
         embedding_model: str = HashEmbedder.name,
+        second_reading: bool = False,
     ) -> Services:
         settings = Settings(
             home=tmp_path / "home",
             admin_password=SecretStr(password) if password is not None else None,
             embedding_model=embedding_model,
             reranker_model="none",  # fake engines only; the real reranker is tested elsewhere
+            second_reading=second_reading,
         )
         services = Services(settings, embedder=HashEmbedder(), generator=generator or EchoGenerator())
         state.use_services(services)

@@ -179,7 +179,7 @@ def test_chat_explains_extractive_fallback(make_services: MakeServices, app: App
 def test_chat_shows_both_drafts_when_the_second_reading_disagrees(make_services: MakeServices, app: AppTest) -> None:
     """EchoGenerator answers from whichever source comes first, so reading the two sources in
     reverse order changes its answer: the app abstains and shows both drafts and the sources."""
-    s = make_services()
+    s = make_services(second_reading=True)
     for name, text in (
         ("built.txt", b"Construction of the Eiffel Tower finished in 1889."),
         ("paint.txt", b"Gustave Eiffel's company repainted the tower during 2019, using sixty tonnes."),

@@ -18,6 +18,7 @@ from rag.train.lora_data import (
     article_of,
     build_examples,
     build_split,
+    build_unanswerable,
     distractor_chunk,
     leaks,
     paragraph_file_name,
@@ -140,29 +141,80 @@ def test_all_abstain_when_asked() -> None:
     assert all(c.doc_id.startswith("2-") for ex in examples for c in ex.sources)
 
 
+def test_unanswerable_questions_become_abstentions_over_their_own_paragraph() -> None:
+    # SQuAD 2.0: read_squad gives an unanswerable question no answers.
+    tower = SquadParagraph("0-0", "Tower", "The tower was completed in 1889 in Paris by Gustave Eiffel.", (
+        SquadQuestion("a1", "When was the tower completed?", ("1889",)),
+        SquadQuestion("u1", "When was the tower demolished?", ()),
+        SquadQuestion("u2", "Who designed the tower's lift?", ()),
+    ))  # fmt: skip
+    bridge = SquadParagraph("0-1", "Tower", "A bridge nearby was opened in 1900.",
+                            (SquadQuestion("u3", "When was the bridge closed?", ()),))  # fmt: skip
+    others = tuple(SquadParagraph(f"1-{i}", "Other", f"Unrelated text number {i}.", ()) for i in range(6))
+    articles = [SquadArticle("Tower", (tower, bridge)), SquadArticle("Other", others)]
+    template = load_template()
+    examples = build_unanswerable(articles, 10, HashEmbedder(), template, 700, seed=1)
+    assert sorted(ex.qid for ex in examples) == ["u1", "u2", "u3"]  # answerable questions never
+    own = {"u1": "0-0", "u2": "0-0", "u3": "0-1"}
+    for ex in examples:
+        assert ex.abstains and ex.target == template.abstain and ex.answers == ()
+        assert 3 <= len(ex.sources) <= 6 and len({c.doc_id for c in ex.sources}) == len(ex.sources)
+        assert own[ex.qid] in {c.doc_id for c in ex.sources}  # the on-topic paragraph is shown
+    assert len(build_unanswerable(articles, 2, HashEmbedder(), template, 700, seed=1)) == 2
+    again = build_unanswerable(articles, 10, HashEmbedder(), template, 700, seed=1)
+    assert again == examples  # reproducible for a seed
+
+
 # --- which adapter the app loads (RAG_LORA_ADAPTER) -----------------------------------------
 
 
 def test_adapter_setting_resolves_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     import rag.models
-    from rag.models import ModelNotFound, describe_adapter, resolve_lora_adapter
+    from rag.models import ModelNotFound, describe_adapter, packaged_adapter_dir, resolve_lora_adapter
 
     assert resolve_lora_adapter("none") is None and resolve_lora_adapter("off") is None
+    # Each packaged generator has its own adapter folder, models/lora-<name>.
+    monkeypatch.setattr(rag.models, "ADAPTERS_DIR", tmp_path)
+    qwen, smol = tmp_path / "lora-qwen2.5-0.5b", tmp_path / "lora-smollm2-135m"
+    assert packaged_adapter_dir("packaged") == packaged_adapter_dir("qwen2.5-0.5b") == qwen
+    assert packaged_adapter_dir("smollm2-135m") == smol
     # Not trained yet: the app still answers, with the base model and a warning.
-    monkeypatch.setattr(rag.models, "PACKAGED_ADAPTER", tmp_path / "lora-grounded")
     with caplog.at_level("WARNING"):
         assert resolve_lora_adapter("packaged") is None
-    assert "python -m rag.train.lora" in caplog.text
-    (tmp_path / "lora-grounded").mkdir()
-    (tmp_path / "lora-grounded" / "adapter_config.json").write_text("{}")
-    assert resolve_lora_adapter("packaged") == str(tmp_path / "lora-grounded")
+    assert "python -m rag.train.lora --model packaged" in caplog.text
+    qwen.mkdir()
+    (qwen / "adapter_config.json").write_text("{}")
+    assert resolve_lora_adapter("packaged") == str(qwen)
+    assert resolve_lora_adapter("packaged", "qwen2.5-0.5b") == str(qwen)
+    assert resolve_lora_adapter("packaged", "smollm2-135m") is None  # that generator's adapter is not there
+    smol.mkdir()
+    (smol / "adapter_config.json").write_text("{}")
+    assert resolve_lora_adapter("packaged", "smollm2-135m") == str(smol)
     assert resolve_lora_adapter("packaged", "HuggingFaceTB/SmolLM2-360M-Instruct") is None  # other base model
+    assert resolve_lora_adapter("packaged", str(tmp_path / "mine.gguf")) is None  # not a packaged name
     # An explicit folder must hold an adapter: a typo is an error, not a silent base model.
     with pytest.raises(ModelNotFound, match=r"adapter_config\.json"):
         resolve_lora_adapter(str(tmp_path / "typo"))
-    assert resolve_lora_adapter(str(tmp_path / "lora-grounded")) == str((tmp_path / "lora-grounded").resolve())
+    assert resolve_lora_adapter(str(qwen)) == str(qwen.resolve())
     assert describe_adapter(None, "packaged").startswith("none (base model): the packaged adapter")
+    assert describe_adapter(str(smol)) == "lora-smollm2-135m (packaged: models/lora-smollm2-135m)"
+
+
+def test_shipped_adapters_name_their_packaged_base_model() -> None:
+    import json
+
+    from rag.llm_packages import PACKAGED_LLMS
+    from rag.models import ADAPTERS_DIR, packaged_adapter_dir
+
+    shipped = sorted(ADAPTERS_DIR.glob("lora-*/adapter_config.json"))
+    assert shipped, f"no adapter under {ADAPTERS_DIR}"
+    for config in shipped:
+        name = config.parent.name.removeprefix("lora-")
+        assert name in PACKAGED_LLMS, f"{config.parent} fits no packaged generator"
+        assert packaged_adapter_dir(name) == config.parent
+        # The config names the public model, not the trainer's local file.
+        assert json.loads(config.read_text())["base_model_name_or_path"] == PACKAGED_LLMS[name].hf_id
 
 
 def test_admin_stats_name_the_adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +223,7 @@ def test_admin_stats_name_the_adapter(tmp_path: Path, monkeypatch: pytest.Monkey
     from tests.conftest import make_settings
     from tests.fakes import EchoGenerator
 
-    monkeypatch.setattr(rag.models, "PACKAGED_ADAPTER", tmp_path / "missing")
+    monkeypatch.setattr(rag.models, "ADAPTERS_DIR", tmp_path / "missing")
     s = Services(make_settings(tmp_path / "home"), embedder=HashEmbedder(), generator=EchoGenerator())
     assert s.stats().adapter.startswith("none (base model)")
     off = Services(

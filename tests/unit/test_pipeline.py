@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rag.config import Settings
@@ -198,3 +198,28 @@ def test_a_failed_warm_up_does_not_stop_the_pipeline(settings: Settings, tmp_pat
     s = _services(Services(settings, embedder=HashEmbedder(), generator=FailsToPrepare()), tmp_path)
     a = s.pipeline.ask("When was the Eiffel Tower completed?")
     assert not a.abstained and "1889" in a.text
+
+
+class FlooredReranker:
+    """Scores 1.0 for passages holding ``needle``, else 0.1; its floor is 0.5."""
+
+    name = "fake-floored"
+    floor = 0.5
+
+    def __init__(self, needle: str) -> None:
+        self.needle = needle
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        return [1.0 if self.needle in p else 0.1 for p in passages]
+
+
+def test_passages_under_the_rerankers_floor_are_never_shown(fake_services: Services, tmp_path: Path) -> None:
+    s = _services(fake_services, tmp_path)
+    settings = s.settings.model_copy(update={"top_k": 4, "min_relevance": -1.0})
+    gen = EchoGenerator()
+    p = RagPipeline(settings, s.retriever, gen, reranker=FlooredReranker("1889"))
+    sources = p.sources("When was the Eiffel Tower completed?")
+    assert sources and all("1889" in x.chunk.text for x in sources)
+    a = RagPipeline(settings, s.retriever, gen, reranker=FlooredReranker("no such text")).ask("What is the capital?")
+    assert a.abstained and a.text == abstain_message() and not a.citations
+    assert gen.prompts == []  # refused without asking the model
