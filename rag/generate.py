@@ -382,54 +382,52 @@ class _Pieces:
         return out
 
 
-def abstention_prefix(tokenizer: Any, abstain: str, length: int = 1) -> list[int]:
-    """The first ``length`` token ids of the abstention phrase, as the model writes it at the
-    start of its turn. One token: the gate then decides at the very first step, so a model kept
-    from its refusal answers instead of writing a variant of the phrase (gated after two tokens,
-    "The documents" forbidden, the adapted Qwen wrote "The document does not contain...")."""
-    ids: list[int] = tokenizer(abstain, add_special_tokens=False)["input_ids"]
-    return ids[:length]
+def abstention_starts(tokenizer: Any, abstain: str) -> list[int]:
+    """The tokens that can start the abstention phrase as the model writes it at the start of its
+    turn: the phrase's first token, and the first word in each case, with or without a leading
+    space, where that is one token. The gate decides at the very first step, over all of them: a
+    model kept from "The documents..." (or gated after two tokens) wrote "the documents..." or
+    "The document does not contain..." instead of answering."""
+    ids: list[int] = tokenizer(abstain, add_special_tokens=False)["input_ids"][:1]
+    word = abstain.split()[0] if abstain.split() else ""
+    for w in (word, word.lower(), word.capitalize(), word.upper()):
+        for text in (w, " " + w):
+            toks = tokenizer(text, add_special_tokens=False)["input_ids"] if w else []
+            if len(toks) == 1 and toks[0] not in ids:
+                ids.append(toks[0])
+    return ids
 
 
-def gate_abstention(scores: Any, generated: list[int], prefix: Sequence[int], min_prob: float, joint: float) -> float:
-    """One decoding step of the abstention gate; edits ``scores`` (1, vocab) in place.
+def gate_abstention(scores: Any, starts: Sequence[int], min_prob: float) -> float:
+    """The abstention gate, applied to the first decoding step; edits ``scores`` (1, vocab) in place.
 
-    The model may start the abstention phrase only if it is at least ``min_prob`` sure of it:
-    the joint probability of the phrase's first tokens (``prefix``), step by step. Below that,
-    the last prefix token is forbidden and the model writes its best answer instead, which the
-    app's citation check then verifies. Returns the running joint probability (1.0 to start;
-    0.0 once the output has left the prefix).
+    The model may start the abstention phrase only if it gives the tokens that start it
+    (``starts``) at least ``min_prob`` probability together. Below that they are all forbidden
+    and the model writes its best answer instead, which the app's citation check then verifies.
+    Returns that probability.
 
     >>> import torch
-    >>> scores = torch.log(torch.tensor([[0.3, 0.7]]))  # token 0 starts the abstention
-    >>> round(gate_abstention(scores, [], [0, 1], 0.5, 1.0), 2)  # step 0: P(token 0) = 0.3, allowed
-    0.3
-    >>> scores = torch.log(torch.tensor([[0.2, 0.8]]))
-    >>> round(gate_abstention(scores, [0], [0, 1], 0.5, 0.3), 2), scores[0, 1].item()  # 0.3*0.8 < 0.5
-    (0.24, -inf)
+    >>> scores = torch.log(torch.tensor([[0.5, 0.3, 0.2]]))  # tokens 0 and 1 start the abstention
+    >>> round(gate_abstention(scores, [0, 1], 0.7), 2), bool(scores.isfinite().all())  # 0.8: allowed
+    (0.8, True)
+    >>> round(gate_abstention(scores, [0, 1], 0.9), 2), scores[0].tolist()[:2]  # 0.8 < 0.9
+    (0.8, [-inf, -inf])
     """
-    step = len(generated)
-    if step >= len(prefix) or joint == 0.0 or list(generated) != list(prefix[:step]):
-        return 0.0
     import torch
 
-    p = float(torch.softmax(scores[0].float(), dim=-1)[prefix[step]])
-    joint *= p
-    if step == len(prefix) - 1 and joint < min_prob:
-        scores[0, prefix[step]] = -float("inf")
-    return joint
+    p = float(torch.softmax(scores[0].float(), dim=-1)[list(starts)].sum())
+    if p < min_prob:
+        scores[0, list(starts)] = -float("inf")
+    return p
 
 
-def _abstention_processor(prefix: list[int], prompt_len: int, min_prob: float) -> Any:
+def _abstention_processor(starts: list[int], prompt_len: int, min_prob: float) -> Any:
     from transformers import LogitsProcessor
 
     class AbstentionGate(LogitsProcessor):
-        def __init__(self) -> None:
-            self.joint = 1.0
-
         def __call__(self, input_ids: Any, scores: Any) -> Any:
-            if self.joint:
-                self.joint = gate_abstention(scores, input_ids[0, prompt_len:].tolist(), prefix, min_prob, self.joint)
+            if input_ids.shape[-1] == prompt_len:  # the answer's first token only
+                gate_abstention(scores, starts, min_prob)
             return scores
 
     return AbstentionGate()
@@ -478,6 +476,9 @@ class TransformersGenerator:
         # about the fp32 speed, in half the memory.
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         self.model = model.to(device=self.device, dtype=dtype).eval()
+        # model.generate() (LoRA checks, tests) stops where stream() does: at every end token.
+        ends = stop_ids(self.tokenizer, model.generation_config.eos_token_id)
+        self.model.generation_config.eos_token_id = sorted(ends)
         self.int8_decode = False
         if settings.llm_int8_decode == "on" or (settings.llm_int8_decode == "auto" and self.device == "cpu"):
             from rag.quantize import quantize_for_decode
@@ -494,7 +495,7 @@ class TransformersGenerator:
         # One generation at a time: parallel decodes on 2 cores only slow each other down.
         self._lock = threading.Lock()
         self.last_stats = GenerationStats()
-        self._abstain_prefix = abstention_prefix(self.tokenizer, abstain_message())
+        self._abstain_starts = abstention_starts(self.tokenizer, abstain_message())
         self._prefix: PromptPrefix | None = None  # set by prepare() or the first question
 
     def _inputs(self, messages: list[dict[str, str]]) -> Any:
@@ -540,14 +541,14 @@ class TransformersGenerator:
         procs = LogitsProcessorList()
         if s.repetition_penalty != 1.0:
             procs.append(RepetitionPenaltyLogitsProcessor(s.repetition_penalty))
-        if s.abstain_min_prob > 0 and self._abstain_prefix:
-            procs.append(_abstention_processor(self._abstain_prefix, prompt_len, s.abstain_min_prob))
+        if s.abstain_min_prob > 0 and self._abstain_starts:
+            procs.append(_abstention_processor(self._abstain_starts, prompt_len, s.abstain_min_prob))
         if s.temperature > 0:
             procs.extend([TemperatureLogitsWarper(s.temperature), TopPLogitsWarper(0.9)])
         return procs
 
     def _stop_ids(self) -> set[int]:
-        return stop_ids(self.tokenizer, self.model.generation_config.eos_token_id)
+        return set(self.model.generation_config.eos_token_id)
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """Yield the answer in pieces (whole words) as they are decoded, in the caller's thread;

@@ -233,7 +233,7 @@ def test_admin_wrong_then_right_password_and_reindex(make_services: MakeServices
     assert at.session_state["admin_ok"] is True
     assert [m.value for m in at.metric] == ["1", "1"]
     assert "fake-hash" in markdown(at)
-    assert "Second reading (RAG_SECOND_READING): on" in markdown(at)
+    assert "Second reading (RAG_SECOND_READING): off" in markdown(at)
     assert "chunks_g1" in markdown(at)
     assert not at.warning  # index and configuration use the same embedder
     at.button(key="reindex").click().run()
