@@ -166,10 +166,16 @@ def numbers(text: str) -> set[str]:
     return {m.group().replace(",", "") for m in _NUMBER.finditer(text)}
 
 
+# Negation is not in the word overlap (stop words), so it is checked apart: "The tower was not
+# completed in 1889" shares every other word with a passage saying it was.
+_NEGATION = re.compile(r"\b(?:not|no|never|nor|none|cannot|neither)\b|n[’']t\b", re.IGNORECASE)
+
+
 def support(sentence: str, passage: str, question: str = "") -> float:
     """How well ``passage`` backs ``sentence``: the share of the sentence's new content words
     (those not already in the question) found in the passage; 0 if any number in the
-    sentence is missing from the passage, or if the sentence adds nothing to the question.
+    sentence is missing from the passage, if the sentence negates and the passage never does,
+    or if the sentence adds nothing to the question.
 
     >>> p = "The tower was completed in 1889 for the World's Fair."
     >>> support("It was completed in 1889.", p, "When was the tower completed?")
@@ -178,9 +184,13 @@ def support(sentence: str, passage: str, question: str = "") -> float:
     0.0
     >>> support("When was the tower completed?", p, "When was the tower completed?")
     0.0
+    >>> support("The tower was not completed in 1889.", p, "When was the tower completed?")
+    0.0
     """
     claim = MARKER.sub(" ", sentence)
     if not numbers(claim) <= numbers(passage):
+        return 0.0
+    if _NEGATION.search(claim) and not _NEGATION.search(passage):
         return 0.0
     new = content_words(claim) - content_words(question)
     if not new:

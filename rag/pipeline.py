@@ -24,6 +24,11 @@ from rag.types import Answer, Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
 
+# Longer questions are refused before any model sees them: a question is a sentence or a short
+# paragraph, and a multi-megabyte one would hold the tokenisers, the reranker and the generator's
+# prefill (under its lock) for minutes. 2,000 characters is ~500 tokens, a quarter of the prompt.
+MAX_QUESTION_CHARS = 2000
+
 
 class Retriever(Protocol):
     def retrieve(
@@ -136,6 +141,12 @@ class RagPipeline:
         if not question.strip():
             out.answer = Answer(question, "Please type a question.", True, (), (), timings)
             yield out.answer.text
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            n = len(question)
+            text = f"Please shorten the question to at most {MAX_QUESTION_CHARS:,} characters (it has {n:,})."
+            out.answer = Answer(question[:MAX_QUESTION_CHARS], text, True, (), (), timings)
+            yield text
             return
         scored = self.sources(question, doc_ids, timings)
         timings["retrieve"] = _ms(t0)

@@ -11,10 +11,11 @@ from typing import Any
 
 import streamlit as st
 
+from rag.pipeline import MAX_QUESTION_CHARS
 from rag.services import Services
 from rag.types import Answer
 from rag.ui.state import get_services
-from rag.ui.widgets import render_answer
+from rag.ui.widgets import md_escape, render_answer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ def answer(services: Services, question: str, doc_ids: list[str] | None = None) 
                 # (and the answer confirmed by a second reading) and the checked answer replaces
                 # it, so say so up front.
                 st.caption(draft_caption(services.settings.second_reading))
-                st.write_stream(stream)
+                # Escaped piece by piece: nothing a document or the model wrote renders as
+                # Markdown (a remote image would load the moment the draft shows it).
+                st.write_stream(md_escape(piece) for piece in stream)
         except Exception as e:  # show the failure in place of the answer; keep the app alive
             log.exception("answering failed")
             slot.error(f"Could not answer: {type(e).__name__}: {e}")
@@ -105,7 +108,7 @@ def render() -> None:
     doc_ids = document_filter(services)
     for past in turns:
         render_turn(past)
-    question = st.chat_input("Ask a question about your documents")
+    question = st.chat_input("Ask a question about your documents", max_chars=MAX_QUESTION_CHARS)
     if services.document_count() == 0:
         empty_index_hint()
         return

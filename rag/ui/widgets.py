@@ -164,7 +164,9 @@ def format_time(ts: float) -> str:
 # --- Streamlit widgets ----------------------------------------------------------------------
 def render_answer(answer: Answer) -> None:
     """The final answer: text (info style when abstaining), notes, cited passages, timings."""
-    text = answer.text.replace("$", "\\$")  # a "$" is money here, not LaTeX
+    # Escaped: an answer may quote a document, and Markdown from a document (a remote image, a
+    # link) must not render. Markers show as written, "$" is money, not LaTeX.
+    text = md_escape(answer.text)
     if answer.abstained:
         st.info(text)
     else:
