@@ -42,7 +42,14 @@ def _gguf_cache_dir(cache_root: Path, directory: str, gguf_file: str, dtype: str
 def load_causal_lm(settings: Settings) -> tuple[Any, Any, str]:
     """-> (model, tokenizer, where it was loaded from). A GGUF file is de-quantised once and cached
     as safetensors in the dtype this machine computes in (bf16 where the CPU has native bf16 or on
-    a GPU: half the disk and load time; else fp32)."""
+    a GPU: half the disk and load time; else fp32). The model's ``generate()`` stops at every end
+    token, as the app's own decode loop does (:func:`stop_ids`)."""
+    model, tok, where = _load_weights(settings)
+    model.generation_config.eos_token_id = sorted(stop_ids(tok, model.generation_config.eos_token_id))
+    return model, tok, where
+
+
+def _load_weights(settings: Settings) -> tuple[Any, Any, str]:
     offline_by_default()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -389,12 +396,11 @@ def abstention_starts(tokenizer: Any, abstain: str) -> list[int]:
     model kept from "The documents..." (or gated after two tokens) wrote "the documents..." or
     "The document does not contain..." instead of answering."""
     ids: list[int] = tokenizer(abstain, add_special_tokens=False)["input_ids"][:1]
-    word = abstain.split()[0] if abstain.split() else ""
-    for w in (word, word.lower(), word.capitalize(), word.upper()):
-        for text in (w, " " + w):
-            toks = tokenizer(text, add_special_tokens=False)["input_ids"] if w else []
-            if len(toks) == 1 and toks[0] not in ids:
-                ids.append(toks[0])
+    cases = (str, str.lower, str.capitalize, str.upper)
+    for text in (f"{space}{case(w)}" for w in abstain.split()[:1] for case in cases for space in ("", " ")):
+        toks = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(toks) == 1 and toks[0] not in ids:
+            ids.append(toks[0])
     return ids
 
 
@@ -476,9 +482,6 @@ class TransformersGenerator:
         # about the fp32 speed, in half the memory.
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         self.model = model.to(device=self.device, dtype=dtype).eval()
-        # model.generate() (LoRA checks, tests) stops where stream() does: at every end token.
-        ends = stop_ids(self.tokenizer, model.generation_config.eos_token_id)
-        self.model.generation_config.eos_token_id = sorted(ends)
         self.int8_decode = False
         if settings.llm_int8_decode == "on" or (settings.llm_int8_decode == "auto" and self.device == "cpu"):
             from rag.quantize import quantize_for_decode
@@ -548,7 +551,7 @@ class TransformersGenerator:
         return procs
 
     def _stop_ids(self) -> set[int]:
-        return set(self.model.generation_config.eos_token_id)
+        return set(self.model.generation_config.eos_token_id)  # every end token (load_causal_lm)
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """Yield the answer in pieces (whole words) as they are decoded, in the caller's thread;

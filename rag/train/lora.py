@@ -203,10 +203,9 @@ def add_lora(model: Any, args: argparse.Namespace) -> Any:
 
 
 def generate(model: Any, tokenizer: Any, messages: list[dict[str, str]], settings: Settings, max_new: int) -> str:
-    """Greedy decoding with the app's settings (see TransformersGenerator.stream)."""
+    """Greedy decoding with the app's settings (see TransformersGenerator.stream); the model from
+    load_causal_lm stops at every end token."""
     import torch
-
-    from rag.generate import stop_ids
 
     enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     enc = {k: v.to(model.device) for k, v in enc.items()}
@@ -216,7 +215,6 @@ def generate(model: Any, tokenizer: Any, messages: list[dict[str, str]], setting
             max_new_tokens=max_new,
             do_sample=False,
             repetition_penalty=settings.repetition_penalty,
-            eos_token_id=sorted(stop_ids(tokenizer, model.generation_config.eos_token_id)),
             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
         )
     return str(tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
