@@ -1,4 +1,4 @@
-"""Would the reranker's score make a good citation gate? (session 9: no; docs/answers.md)
+"""Would the reranker's score make a good citation gate? (no; docs/answers.md)
 
     .venv/bin/python bench/citation_gate.py [--seed 0] [--limit 80] [--held-back-limit 30] [--records F]
 
@@ -7,7 +7,7 @@ Answers the SQuAD dev questions through the shipped app (adapter, reranker, same
 with the app's cross-encoder. It then replays candidate gates on those records: a citation is
 dropped when its source scores under a floor, or more than a margin under the best source, and
 an answer left with no citation counts as the abstention ("no quotes" also refuses the app's
-quoted-sentence fallback). Session 10 added a gate on the sentence each citation highlights,
+quoted-sentence fallback). It also replays a gate on the sentence each citation highlights,
 scored against every sentence of the sources. It prints token-F1, answered share, citation
 precision and correct abstention per gate; the replay is exact, since the gate acts after
 generation.
@@ -38,7 +38,7 @@ def replay(
 ) -> dict[str, float]:
     """The answers' figures had the gate been applied. ``sentence_margin`` gates on the
     sentence each citation highlights instead: dropped when it scores more than this under the
-    best-scoring sentence of all the sources (session 10).
+    best-scoring sentence of all the sources.
 
     >>> r = dict(indexed=True, abstained=False, f1=1.0, extractive=False, src_ce=[0.9, 0.2],
     ...          cited=[{"n": 2, "has_answer": False}], cite_sent_ce={"2": 0.3}, sent_ce_max=0.9)
@@ -101,7 +101,7 @@ def main() -> int:
     for floor, margin, no_quotes in gates:
         name = f"floor {floor}, margin {margin}, no quotes {no_quotes}"
         print(json.dumps({"gate": name, **replay(records, floor, margin, no_quotes)}))
-    if records and "cite_sent_ce" in records[0]:  # records from session 10 on
+    if records and "cite_sent_ce" in records[0]:  # records that scored the highlighted sentences
         for sm in (0.1, 0.3):
             print(json.dumps({"gate": f"sentence margin {sm}", **replay(records, None, None, False, sm)}))
     return 0

@@ -1,4 +1,5 @@
-"""The floor this CPU's arithmetic puts under issue 6's two speed targets, beside what we measure.
+"""The floor this CPU's arithmetic puts under the ingest and time-to-first-token targets
+(docs/performance.md), beside what we measure.
 
     .venv/bin/python bench/floor.py [--part both|ingest|ttft] [--docs 1000] [--questions 30] [--home DIR]
 

@@ -1,5 +1,5 @@
 """Memory at scale: the app process's RSS with every default model loaded over a ~100k-chunk
-index, and through the BM25 rebuilds that every ingest and delete starts (issue 6: <= 2 GiB).
+index, and through the BM25 rebuilds that every ingest and delete starts (target: <= 2 GiB, docs/performance.md).
 
     .venv/bin/python bench/memory.py [--home DIR] [--chunks 100000] [--questions 5]
                                      [--vectors random|minilm]

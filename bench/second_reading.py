@@ -1,4 +1,4 @@
-"""Which second reading tells a misread answer from a good one? (session 11; docs/answers.md)
+"""Which second reading tells a misread answer from a good one? (docs/answers.md)
 
     .venv/bin/python bench/second_reading.py [--seed 0] [--limit 80] [--held-back-limit 30] [--records F]
 

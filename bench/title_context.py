@@ -1,4 +1,4 @@
-"""Would giving every chunk its document's title help retrieval? (session 10: barely; docs/retrieval.md)
+"""Would giving every chunk its document's title help retrieval? (barely; docs/retrieval.md)
 
     .venv/bin/python bench/title_context.py [--home .cache/nf-full] [--split dev] [--rerank]
 

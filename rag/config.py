@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Chunks per forward pass when embedding. Unset: 16 on a CPU without bf16 (fp32 "
         "activations of 32 x ~200 tokens outgrow the cache: 36 vs 42 chunks/s for 16 on a 2-core AMD "
-        "EPYC, docs/performance.md, session 13), else 32 (bf16 CPUs, where 64 was slower, and GPUs).",
+        "EPYC, docs/performance.md), else 32 (bf16 CPUs, where 64 was slower, and GPUs).",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         default="auto", description="Torch device for all local models; 'auto' picks CUDA if present."
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         "hits widen the question (BM25 gets their heaviest terms, dense search a query vector moved toward "
         "them) and both lists are fetched and fused again; 0 turns it off. Costs one more Chroma query and "
         "BM25 pass (~30 ms). With 3, NFCorpus dev hybrid nDCG@10 rose from 0.327 to 0.347, test from "
-        "0.352 to 0.370 (docs/retrieval.md, session 12).",
+        "0.352 to 0.370 (docs/retrieval.md).",
     )
     feedback_terms: int = Field(
         default=10, ge=0, description="Expansion terms taken from the feedback hits for the BM25 pass."
@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         ge=0,
         description="Weight of the first-stage dense and BM25 lists in the final fusion, relative to the "
         "feedback lists. Keeping them guards exact-match questions, whose one right passage feedback can push "
-        "down: on SQuAD, 0 cost 9 points of hybrid recall@1, 0.5 under one (docs/retrieval.md, session 12).",
+        "down: on SQuAD, 0 cost 9 points of hybrid recall@1, 0.5 under one (docs/retrieval.md).",
     )
     min_relevance: float = Field(
         default=0.25,
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         "models/reranker/), a local folder or a Hugging Face cross-encoder id, or 'none' to skip this "
         "stage (saves 0.4-0.8 s per question on 2 CPU cores). With the shipped model, "
         "RAG_RERANK_KEEP_FIRST_STAGE=1 and the feedback pass, NFCorpus test nDCG@10 is 0.376 against 0.370 "
-        "for hybrid alone (docs/retrieval.md, session 12).",
+        "for hybrid alone (docs/retrieval.md).",
     )
     rerank_top_n: int = Field(
         default=30, ge=1, description="How many fused candidates the cross-encoder re-scores (cost grows linearly)."
@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         "pair, so pairs are grouped by length and a new pass starts where the padding it saves is worth "
         "more than this many tokens (the fixed cost of a pass). Lower: more, tighter passes; a very large "
         "value puts every pair in one pass. Same scores either way; 30 NFCorpus pairs on 2 CPU cores "
-        "(fp32): p50 820-970 ms in one pass, 610-650 ms split (docs/performance.md, session 13). CPU only: "
+        "(fp32): p50 820-970 ms in one pass, 610-650 ms split (docs/performance.md). CPU only: "
         "on a GPU all pairs go in one pass.",
     )
     source_margin: float = Field(
@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         default=True,
         description="Keep the local generator's KV cache of what every prompt starts with (the chat "
         "template and the system prompt: 108 tokens with the shipped prompt) and prefill only the rest of "
-        "each prompt (docs/performance.md, session 14). Computed when the pipeline loads (session 16); again "
+        "each prompt (docs/performance.md). Computed when the pipeline loads; again "
         "if the system prompt changes.",
     )
     llm_compile: Literal["off", "on", "background"] = Field(

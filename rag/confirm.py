@@ -5,7 +5,7 @@ sources reversed, it keeps a well-grounded answer but often changes one it misre
 look-alike passage. The pipeline (:meth:`rag.pipeline.RagPipeline.confirm`) asks twice and
 keeps the answer only when :func:`readings_agree`; otherwise it abstains and shows both drafts.
 On three samples of SQuAD dev questions this raised citation precision from 0.83 to 0.92 pooled
-(docs/answers.md, session 11).
+(docs/answers.md).
 
 The SQuAD v1.1 normalisation and token-F1 live here because the check compares two answers the
 way SQuAD compares an answer with its gold one; :mod:`rag.eval.answer_metrics` re-exports them.

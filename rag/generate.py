@@ -151,7 +151,7 @@ class PromptPrefix:
 
     A causal model's keys and values at a position depend only on the tokens up to it, so a
     prompt that starts with ``ids`` can take them as they are and prefill only its own tokens
-    (measured: docs/performance.md, session 14)."""
+    (measured: docs/performance.md)."""
 
     ids: list[int]
     kv: list[tuple[Any, Any]]

@@ -123,7 +123,7 @@ class Services:
                     self._generator = TransformersGenerator(self.settings)
                     # Loading (adapter merge, int8 copies, loader threads) frees up to ~0.3 GiB
                     # that glibc would otherwise keep: RSS with every model loaded 1.36 GiB
-                    # trimmed, 1.37-1.69 untrimmed (docs/performance.md, session 16).
+                    # trimmed, 1.37-1.69 untrimmed (docs/performance.md).
                     trim_heap()
             return self._generator
 

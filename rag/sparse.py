@@ -376,7 +376,7 @@ class SparseSearcher:
             stored.append(toks)
         del rows, texts  # ``stored`` now holds the only reference to each token string
         # One chunk's token list at a time (a generator), not all of them: at 104k chunks the
-        # lists peaked at 1.34 GiB against 0.56 (docs/performance.md, session 14).
+        # lists peaked at 1.34 GiB against 0.56 (docs/performance.md).
         index = BM25Index(ids, _consumed(stored), doc_ids=docs)
         trim_heap()
         if snap is not None:

@@ -20,7 +20,7 @@ for it, labelled by the judgments; the list the reranker re-orders at run time).
 ``--layers N`` keeps the first N transformer layers (3 layers: about half the scoring time).
 ``--teacher DIR`` distils: the pairs' targets become that cross-encoder's logits (MSE loss), e.g.
 a 4-layer student of the shipped model (``--base models/reranker --layers 4 --teacher
-models/reranker``; docs/retrieval.md, session 9).
+models/reranker``; docs/retrieval.md).
 
 NFCorpus test is never read. Runs on CPU (bf16 autocast where the CPU has it) or CUDA.
 Saves fp16 safetensors (45 MB with 6 layers, 35 MB with 3) plus a model card with the data,
