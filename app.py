@@ -5,6 +5,8 @@ Start with ``streamlit run app.py`` from the repository root (so ``.streamlit/``
 
 import streamlit as st
 
+from rag.ui.gate import signed_in
+
 st.set_page_config(page_title="Grounded", page_icon=":material/menu_book:", layout="centered")
 
 pages = [
@@ -12,4 +14,5 @@ pages = [
     st.Page("rag/ui/documents.py", title="Documents", icon=":material/description:", url_path="documents"),
     st.Page("rag/ui/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin"),
 ]
-st.navigation(pages).run()
+if signed_in():  # RAG_AUTH: otherwise the sign-in form is all that renders
+    st.navigation(pages).run()

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     for r in results:
         if r.status == "indexed":
-            print(f"indexed    {printable(r.source)}  ({r.chunks} chunks, {r.embedded} embedded)")
+            new_version = "new version, replaces the earlier one; " if r.replaced else ""
+            print(f"indexed    {printable(r.source)}  ({new_version}{r.chunks} chunks, {r.embedded} embedded)")
         elif r.status == "unchanged":
             print(f"unchanged  {printable(r.source)}")
         else:

@@ -1,7 +1,10 @@
-"""Admin password check and a brute-force brake. Pure Python: no Streamlit, no I/O.
+"""Password checks and a brute-force brake. Pure Python: no Streamlit, no I/O.
 
-The admin password protects destructive actions (delete, re-index). It is compared in
-constant time, and wrong guesses are throttled per key by a :class:`RateLimiter`.
+The admin password protects uploads and destructive actions (delete, re-index); the reader
+password, when sign-in is on, protects every page. A password is compared in constant time,
+either against the plain secret an operator configured or against the scrypt hash that
+``make run`` stores (:func:`hash_password`), and wrong guesses are throttled per key by a
+:class:`Brake` (:class:`RateLimiter` in memory, :class:`rag.login_brake.LoginBrake` on disk).
 
 Worked example (a fake clock stands in for time)::
 
@@ -20,18 +23,53 @@ Worked example (a fake clock stands in for time)::
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+HASH_PREFIX = "scrypt$"
+# scrypt cost: n=2**14, r=8 takes ~50 ms and 16 MiB per check here — negligible for a
+# person signing in, and it makes an offline guess at a stolen hash as slow.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A salted scrypt hash of ``password``, in the text form :func:`check_password` reads.
+
+    >>> h = hash_password("s3cret", salt=bytes(16))
+    >>> h.startswith("scrypt$16384$8$1$" + "00" * 16 + "$")
+    True
+    >>> check_password("s3cret", h), check_password("guess", h)
+    (True, False)
+    """
+    salt = secrets.token_bytes(16) if salt is None else salt
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+    return f"{HASH_PREFIX}{_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def _check_hash(given: str, stored: str) -> bool:
+    try:
+        n, r, p, salt, digest = stored[len(HASH_PREFIX) :].split("$")
+        expected = bytes.fromhex(digest)
+        got = hashlib.scrypt(
+            given.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
+    except ValueError:  # a damaged hash matches nothing
+        return False
+    return hmac.compare_digest(got, expected)
 
 
 def check_password(given: str, expected: str) -> bool:
     """True when ``given`` equals ``expected``, compared in constant time on UTF-8 bytes.
 
     An empty ``expected`` never matches (an unset password must not mean "no password").
+    An ``expected`` made by :func:`hash_password` is checked against its hash.
 
     >>> check_password("s3cret", "s3cret")
     True
@@ -44,7 +82,17 @@ def check_password(given: str, expected: str) -> bool:
     """
     if not expected:
         return False
+    if expected.startswith(HASH_PREFIX):
+        return _check_hash(given, expected)
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+class Brake(Protocol):
+    """Counts failed attempts per key and says how long a key must wait."""
+
+    def retry_after(self, key: str) -> float: ...
+    def record_failure(self, key: str) -> None: ...
+    def reset(self, key: str) -> None: ...
 
 
 class RateLimiter:
@@ -128,7 +176,7 @@ class LoginResult:
     retry_after: float  # seconds until the next attempt is allowed (0.0: allowed now)
 
 
-def attempt_login(given: str, expected: str, limiter: RateLimiter, key: str) -> LoginResult:
+def attempt_login(given: str, expected: str, limiter: Brake, key: str) -> LoginResult:
     """Check ``given`` against ``expected`` unless ``key`` is rate-limited; count failures.
 
     >>> rl = RateLimiter(max_failures=5, window_s=60, clock=lambda: 0.0)

@@ -311,11 +311,28 @@ class Settings(BaseSettings):
     # --- documents ---------------------------------------------------------
     max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this are refused before being read.")
 
-    # --- admin -------------------------------------------------------------
+    # --- access ------------------------------------------------------------
     admin_password: SecretStr | None = Field(
         default=None,
-        description="Enables the admin page and destructive actions. Can also be set as "
-        "admin_password in .streamlit/secrets.toml. Unset = admin disabled.",
+        description="Enables the admin page, uploads and destructive actions. Can also be set as "
+        "admin_password in .streamlit/secrets.toml (`make run` writes a generated one there on first "
+        "run). Unset = admin disabled.",
+    )
+    auth: Literal["none", "password", "oidc"] = Field(
+        default="none",
+        description="Who may read. none: anyone who reaches the app (it listens on 127.0.0.1 only). "
+        "password: every page asks for RAG_READER_PASSWORD (or the admin password). oidc: Streamlit's "
+        "st.login single sign-on, configured under [auth] in .streamlit/secrets.toml.",
+    )
+    reader_password: SecretStr | None = Field(
+        default=None,
+        description="Password readers sign in with when RAG_AUTH=password (distinct from the admin one). "
+        "Can also be set as reader_password in .streamlit/secrets.toml.",
+    )
+    writers: Literal["admin", "readers"] = Field(
+        default="admin",
+        description="Who may upload documents: admin (signed in with the admin password) or every "
+        "signed-in reader.",
     )
 
     @model_validator(mode="after")

@@ -10,12 +10,17 @@ asked again with pseudo-relevance feedback from the best fused hits.
 The dense floor is also the "is anything here at all?" gate: when no chunk reaches
 ``min_score`` the retriever returns nothing and the app abstains without asking the model,
 even if BM25 matched a stray word. The feedback pass runs only after that gate has passed.
+
+Only chunks the registry lists are served (``listed``): Chroma may hold others (written before
+a failed or interrupted write, or by anyone who can reach a shared Chroma server), and those are
+never answered from. Dense search asks for a few more hits than needed and looks further when
+unlisted ones push listed ones out, so the number of hits does not shrink.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
@@ -26,6 +31,10 @@ from rag.store import CollectionGone
 from rag.types import ScoredChunk
 
 RETRIES = 5
+# Hits asked of Chroma beyond ``k``, so a few unlisted chunks (leftovers awaiting reconcile) do not
+# shorten the list; when more than this many are in the way, the search is repeated with twice as
+# many (rare: leftovers are swept after every failed write and at start-up).
+OVERFETCH = 8
 Mode = Literal["dense", "bm25", "hybrid"]
 T = TypeVar("T")
 
@@ -69,12 +78,39 @@ def _with_retry(call: Callable[[], T]) -> T:
 class DenseRetriever:
     """Embeds the question and returns the nearest chunks whose cosine similarity is at least
     ``min_score``. ``store`` is a callable so every query reads the collection that is active
-    at that moment (a re-index switches it underneath)."""
+    at that moment (a re-index switches it underneath). ``listed`` returns the chunk ids that
+    may be served (the registry's); None serves whatever the store holds."""
 
-    def __init__(self, embedder: Embedder, store: Callable[[], VectorStore], min_score: float) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: Callable[[], VectorStore],
+        min_score: float,
+        listed: Callable[[], Collection[str]] | None = None,
+    ) -> None:
         self.embedder = embedder
         self.store = store
         self.min_score = min_score
+        self.listed = listed
+
+    def search(self, vector: Vectors, k: int, doc_ids: Sequence[str] | None = None) -> list[ScoredChunk]:
+        """The ``k`` nearest listed chunks to ``vector``, best first."""
+        return _with_retry(lambda: self._search_listed(vector, k, doc_ids))
+
+    def _search_listed(self, vector: Vectors, k: int, doc_ids: Sequence[str] | None) -> list[ScoredChunk]:
+        store = self.store()
+        if self.listed is None:
+            return store.search(vector, k, doc_ids)
+        if k <= 0:
+            return []
+        listed = self.listed()
+        want = k + OVERFETCH
+        while True:
+            hits = store.search(vector, want, doc_ids)
+            kept = [h for h in hits if h.chunk.id in listed]
+            if len(kept) >= k or len(hits) < want:  # enough, or nothing further to find
+                return kept[:k]
+            want *= 2
 
     def retrieve(
         self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
@@ -87,7 +123,7 @@ class DenseRetriever:
         """:meth:`retrieve`, plus the question's embedding (the feedback pass reuses it)."""
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(question)
-        hits = _with_retry(lambda: self.store().search(vector, k, doc_ids))
+        hits = self.search(vector, k, doc_ids)
         if timings is not None:
             timings["dense"] = (time.perf_counter() - t0) * 1000
         return [h for h in hits if h.score >= self.min_score], vector
@@ -99,7 +135,7 @@ class DenseRetriever:
         vectors of ``feedback_ids``). No floor: this runs only after the question passed it."""
         fb = _with_retry(lambda: self.store().vectors(feedback_ids))
         moved = rocchio(vector, fb, weight) if len(fb) else vector
-        return _with_retry(lambda: self.store().search(moved, k, doc_ids))
+        return self.search(moved, k, doc_ids)
 
 
 class HybridRetriever:
@@ -136,7 +172,11 @@ class HybridRetriever:
         return out
 
     def _chunks(self, hits: Sequence[tuple[str, float]]) -> list[ScoredChunk]:
-        """Sparse hits [(chunk id, score)] -> their chunks from the store, same order and scores."""
+        """Sparse hits [(chunk id, score)] -> their chunks from the store, same order and scores
+        (BM25 is built from the registry, so its hits are listed; checked again all the same)."""
+        if self.dense.listed is not None:
+            listed = self.dense.listed()
+            hits = [(cid, s) for cid, s in hits if cid in listed]
         chunks = {c.id: c for c in _with_retry(lambda: self.dense.store().get([cid for cid, _ in hits]))}
         return [ScoredChunk(chunks[cid], s) for cid, s in hits if cid in chunks]
 

@@ -6,6 +6,7 @@ fakes for the engines (see tests/fakes.py).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from rag.pipeline import RagPipeline
 from rag.retrieve import DenseRetriever, Feedback, HybridRetriever
 from rag.sparse import SparseSearcher
 from rag.store import ChromaCatalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Services:
             embedder = SentenceTransformerEmbedder(settings)
         self.embedder = embedder
         self.indexer = Indexer(settings, embedder, self.catalog, self.registry)
+        self._reconcile_at_start()
         self._generator = generator
         self._gen_lock = threading.Lock()
         self._pipeline: RagPipeline | None = None
@@ -81,7 +85,7 @@ class Services:
         )
         self.indexer.on_change = self.sparse.refresh_soon
         self.retriever = HybridRetriever(
-            DenseRetriever(embedder, self._active_store, settings.min_relevance),
+            DenseRetriever(embedder, self._active_store, settings.min_relevance, listed=self.registry.listed_ids),
             self.sparse,
             mode=settings.retrieval_mode,
             rrf_k=settings.rrf_k,
@@ -99,6 +103,18 @@ class Services:
 
             reranker = CrossEncoderReranker(settings)
         self.reranker = reranker
+
+    def _reconcile_at_start(self) -> None:
+        """Sweep what a crashed or failed write left in Chroma or RAG_HOME/files: a cheap check
+        when all is well; skipped while another process is writing (its work is not a leftover).
+        Retrieval never serves unlisted chunks anyway, so a failure here is only logged."""
+        try:
+            removed = self.indexer.reconcile_if_needed(blocking=False)
+        except Exception:
+            log.warning("start-up clean-up of the index failed; the next write retries it", exc_info=True)
+            return
+        if removed and any(removed.values()):
+            log.warning("start-up clean-up removed leftovers of an interrupted write: %s", removed)
 
     def _texts(self, ids: Sequence[str]) -> dict[str, str]:
         return {c.id: c.text for c in self._active_store().get(ids)}

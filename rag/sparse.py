@@ -384,12 +384,23 @@ class SparseSearcher:
         return index, np.asarray(docs, dtype=np.str_)
 
     def _save_snapshot(self, index: BM25Index, snap: Path) -> None:
+        """Write the snapshot under a temporary name, then rename it. Only once it is in place are
+        older snapshots removed: a failed save (a full disk) leaves them, and no temporary files."""
+        tmp = snap.with_name(f".{snap.name}.tmp{os.getpid()}")
         try:
-            tmp = snap.with_name(f".{snap.name}.tmp{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
             index.save(tmp)
             os.replace(tmp, snap)
-        except OSError:  # another process wrote it first, or the disk is read-only: only a cache
+        except Exception as e:  # only a cache: another process wrote it first, or the disk is full or read-only
+            if not (snap / "ids.json").is_file():
+                log.warning(
+                    "could not save the BM25 snapshot to %s (%s). Questions are still answered (the index "
+                    "is in memory), but the next process rebuilds it. Free some space on that disk.",
+                    snap,
+                    e,
+                )
+            return
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
         for old in snap.parent.iterdir():  # keep only the current snapshot
             if old.name != snap.name and not old.name.startswith("."):

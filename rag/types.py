@@ -115,3 +115,6 @@ class FileResult:
     chunks: int = 0
     embedded: int = 0  # chunks that needed a new embedding (0 for unchanged text)
     reason: str = ""
+    # Documents are keyed by name, so other content under a name already indexed replaces it:
+    replaced: bool = False  # True: "new version of <source>"
+    previous_sha256: str = ""  # the replaced version's SHA-256 ("" when nothing was replaced)

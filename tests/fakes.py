@@ -76,3 +76,13 @@ class KeywordReranker:
         self.calls.append(len(passages))
         q = set(_WORD.findall(question.lower()))
         return [float(len(q & set(_WORD.findall(p.lower())))) for p in passages]
+
+
+class OtherHashEmbedder(HashEmbedder):
+    """Another "model": the same dimension as :class:`HashEmbedder`, other vectors (its buckets
+    rotated), so vectors of the two must never be mixed in one collection."""
+
+    name = "fake-hash-other"
+
+    def _vec(self, text: str) -> np.ndarray:
+        return np.roll(super()._vec(text), 7)

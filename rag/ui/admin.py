@@ -1,5 +1,8 @@
 """Admin page (password protected): index statistics, models in use, re-index everything.
 
+The re-index runs as a background job (:mod:`rag.jobs`): clicks, page switches and closed tabs
+do not stop it, and a second one is refused while it runs.
+
 A page file: ``app.py`` runs it through ``st.navigation`` (as ``__main__``); importing it
 renders nothing.
 """
@@ -9,12 +12,13 @@ from __future__ import annotations
 import streamlit as st
 
 from ingest.pipeline import ReindexReport
+from rag.jobs import REINDEX, JobBusy, JobRunner, runner_for, start_reindex
 from rag.models import describe
 from rag.services import IndexStats, Services
 from rag.ui.state import ADMIN_OK, admin_password, get_services
 from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, code_span, md_escape
 
-REPORT_KEY = "reindex_report"
+POLL_S = 0.5
 
 
 def index_section(stats: IndexStats) -> None:
@@ -59,27 +63,39 @@ def render_report(report: ReindexReport) -> None:
         st.warning(md_escape(f"{failure.source}: {failure.reason}"))
 
 
+@st.fragment(run_every=POLL_S)
+def reindex_progress(runner: JobRunner) -> None:
+    """Polls the running re-index; reruns the whole page (fresh statistics) once it has finished."""
+    job = runner.active(REINDEX)
+    if job is None:
+        st.rerun()
+    st.progress(job.fraction, text=f"Re-index: {runner.status_text(job)}")
+    st.caption("It runs on if you leave this page or close the tab.")
+
+
 def reindex_section(services: Services) -> None:
     st.subheader("Re-index")
     st.caption(
         "Rebuilds every document from its stored copy into a new collection with the configured "
         "embedding model, then switches over. Questions keep working meanwhile."
     )
+    runner = runner_for(services)
     if st.button("Re-index everything", key="reindex", icon=":material/refresh:"):
-        bar = st.progress(0.0, text="Starting…")
-
-        def progress(done: int, total: int, message: str) -> None:
-            bar.progress(done / total if total else 1.0, text=f"{done}/{total} · {message}")
-
         try:
-            st.session_state[REPORT_KEY] = services.indexer.reindex(progress=progress)
-        except Exception as e:  # leave the old index in place and say why
-            st.error(f"Re-index failed: {type(e).__name__}: {e}")
-            return
-        st.rerun()  # fresh statistics above
-    report = st.session_state.get(REPORT_KEY)
-    if report is not None:
-        render_report(report)
+            start_reindex(runner, services.indexer)
+        except JobBusy as e:
+            st.warning(str(e))
+    if runner.active(REINDEX) is not None:
+        reindex_progress(runner)
+        return
+    last = runner.last(REINDEX)
+    if last is not None and last.result is not None:
+        render_report(last.result)
+    elif last is not None:
+        st.error(
+            f"Re-index failed: {md_escape(last.error)}. The index answers as before; "
+            "correct the cause, then press Re-index again."
+        )
 
 
 def render() -> None:

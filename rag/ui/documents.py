@@ -1,7 +1,9 @@
-"""Documents page: upload files into the index, see what is indexed, delete a document (admin).
+"""Documents page: upload files into the index (sessions that may write), see what is indexed,
+delete a document (admin).
 
-A page file: ``app.py`` runs it through ``st.navigation`` (as ``__main__``); importing it
-renders nothing, so :func:`ingest_uploads` can be tested on its own.
+Uploads run as background jobs (:mod:`rag.jobs`): a click, a page switch or a closed tab while
+one runs does not stop it. A page file: ``app.py`` runs it through ``st.navigation`` (as
+``__main__``); importing it renders nothing.
 """
 
 from __future__ import annotations
@@ -12,51 +14,87 @@ from pathlib import Path
 
 import streamlit as st
 
-from ingest.names import safe_filename
-from ingest.pipeline import Indexer, Progress
+from rag.jobs import UPLOAD, Job, JobRunner, UploadReport, runner_for, start_upload
 from rag.services import Services
-from rag.types import FileResult, IndexedDocument
-from rag.ui.state import admin_password, get_services, is_admin
+from rag.types import IndexedDocument
+from rag.ui.state import admin_password, get_services, is_admin, may_write
 from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, format_time, md_escape, verify_admin
 
 UPLOAD_TYPES = ["pdf", "docx", "html", "htm", "md", "markdown", "txt"]
-RESULTS_KEY = "ingest_results"  # list[FileResult] of the last "Index files" click
-UPLOADER_GEN_KEY = "uploader_generation"  # bumped to empty the uploader after indexing
+UPLOAD_JOB_KEY = "upload_job"  # id of this session's upload job while it runs
+RESULTS_KEY = "ingest_results"  # Job[UploadReport]: this session's last finished upload
+UPLOADER_GEN_KEY = "uploader_generation"  # bumped to empty the uploader once its files are queued
 DELETED_KEY = "deleted_message"
+POLL_S = 0.5
+WHO_MAY_UPLOAD = (
+    "Only the admin may add documents: sign in on the Admin page first. To let every signed-in "
+    "reader upload, set `RAG_WRITERS=readers` and restart the app."
+)
 
 
-def ingest_uploads(
-    indexer: Indexer, files: Sequence[tuple[str, bytes]], progress: Progress | None = None
-) -> list[FileResult]:
-    """Index uploaded ``(file name, bytes)`` pairs under sanitised names, one result per file."""
-    results: list[FileResult] = []
-    for i, (name, data) in enumerate(files):
-        safe = safe_filename(name)
-        if progress:
-            progress(i, len(files), safe)
-        results.append(indexer.ingest_bytes(data, safe))
-    if progress:
-        progress(len(files), len(files), "done")
-    return results
-
-
-def render_results(results: Sequence[FileResult]) -> None:
+def render_results(report: UploadReport) -> None:
+    results = report.results
     counts = Counter(r.status for r in results)
     summary = ", ".join(f"{counts[s]} {s}" for s in ("indexed", "unchanged", "failed") if counts[s])
     st.markdown(f"**Last upload:** {summary}")
     done = [r for r in results if r.status != "failed"]
     if done:
         st.dataframe(
-            [{"File": r.source, "Result": r.status, "Chunks": r.chunks, "Newly embedded": r.embedded} for r in done],
+            [
+                {
+                    "File": r.source,
+                    "Result": "new version" if report.is_new_version(r) else r.status,
+                    "Chunks": r.chunks,
+                    "Newly embedded": r.embedded,
+                }
+                for r in done
+            ],
             hide_index=True,
         )
+    for r in done:
+        if report.is_new_version(r):
+            st.info(
+                f"New version of {md_escape(r.source)}: it replaces the document of that name indexed before.",
+                icon=":material/update:",
+            )
     for r in results:
         if r.status == "failed":
             reason = r.reason if r.reason.startswith(r.source) else f"{r.source}: {r.reason}"
             st.error(md_escape(reason), icon=":material/error:")
 
 
+@st.fragment(run_every=POLL_S)
+def upload_progress(runner: JobRunner, job_id: int) -> None:
+    """Polls the upload job; reruns the whole page once it has finished."""
+    job = runner.get(UPLOAD, job_id)
+    if job is None or job.finished:
+        st.rerun()
+    st.progress(job.fraction, text=f"Indexing: {runner.status_text(job)}")
+
+
+def show_upload(job: Job[UploadReport]) -> None:
+    if job.result is not None:
+        render_results(job.result)
+    else:
+        st.error(
+            f"The upload stopped: {md_escape(job.error)}. What it indexed before that is listed below; "
+            "upload the other files again."
+        )
+
+
 def upload_section(services: Services) -> None:
+    if not may_write():
+        st.info(WHO_MAY_UPLOAD if admin_password() else f"Uploads need an admin password. {HOW_TO_ENABLE_ADMIN}")
+        return
+    runner = runner_for(services)
+    job_id = st.session_state.get(UPLOAD_JOB_KEY)
+    job = runner.get(UPLOAD, job_id) if job_id is not None else None
+    if job is not None and not job.finished:  # runs on, whatever this session does meanwhile
+        upload_progress(runner, job.id)
+        return
+    if job is not None:
+        st.session_state[RESULTS_KEY] = job
+    st.session_state.pop(UPLOAD_JOB_KEY, None)
     generation = st.session_state.setdefault(UPLOADER_GEN_KEY, 0)
     files = st.file_uploader(
         "Add documents",
@@ -66,19 +104,13 @@ def upload_section(services: Services) -> None:
         help=f"PDF, Word, HTML, Markdown or text; at most {services.settings.max_file_mb:g} MB per file.",
     )
     if st.button("Index files", type="primary", disabled=not files, key="index_files") and files:
-        bar = st.progress(0.0, text="Starting…")
-
-        def progress(done: int, total: int, message: str) -> None:
-            bar.progress(done / total if total else 1.0, text=f"{done}/{total} · {message}")
-
-        st.session_state[RESULTS_KEY] = ingest_uploads(
-            services.indexer, [(f.name, f.getvalue()) for f in files], progress
-        )
+        queued = start_upload(runner, services.indexer, [(f.name, f.getvalue()) for f in files])
+        st.session_state[UPLOAD_JOB_KEY] = queued.id
         st.session_state[UPLOADER_GEN_KEY] = generation + 1  # a fresh, empty uploader
         st.rerun()
-    results = st.session_state.get(RESULTS_KEY)
-    if results:
-        render_results(results)
+    last = st.session_state.get(RESULTS_KEY)
+    if last is not None:
+        show_upload(last)
 
 
 def documents_table(docs: Sequence[IndexedDocument]) -> None:

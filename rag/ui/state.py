@@ -1,4 +1,4 @@
-"""Process-wide objects for the Streamlit pages: the services, the admin password, the login brake.
+"""Process-wide objects for the Streamlit pages: the services, the passwords, the sign-in brake.
 
 Tests inject services built with fakes via :func:`use_services` (AppTest runs the app in
 the test's own process, so the override is visible to the pages).
@@ -6,14 +6,17 @@ the test's own process, so the override is visible to the pages).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from rag.auth import RateLimiter
 from rag.config import get_settings
+from rag.credentials import stored_admin_hash
+from rag.login_brake import LoginBrake
 from rag.services import Services
 
 ADMIN_OK = "admin_ok"  # session_state key: this session entered the right admin password
-ADMIN_LIMIT_KEY = "admin"  # one rate-limit bucket for every admin login in the process
+READER_OK = "reader_ok"  # session_state key: this session got past the sign-in gate
 
 _override: Services | None = None
 
@@ -37,27 +40,63 @@ def get_services() -> Services:
 
 
 @st.cache_resource
-def login_limiter() -> RateLimiter:
-    """One brake for wrong admin passwords, shared by all sessions (5 per minute)."""
-    return RateLimiter(max_failures=5, window_s=60.0)
+def _brake(path: str) -> LoginBrake:
+    return LoginBrake(Path(path), max_failures=5, window_s=60.0)
 
 
-def _secrets_password() -> str | None:
+def login_brake() -> LoginBrake:
+    """The brake on wrong passwords (5 per minute per client), kept in ``RAG_HOME`` so a
+    restart does not reset it and every process on the same data shares it."""
+    return _brake(str(get_services().settings.home_dir / "signin.sqlite3"))
+
+
+def remote_address() -> str | None:
+    """The browser's address, ``None`` when it connects from this machine."""
+    ip = st.context.ip_address
+    return ip if isinstance(ip, str) and ip else None  # AppTest has no real peer
+
+
+def client_key(kind: str) -> str:
+    """The brake's key for this browser's client: ``kind`` and the peer address (``local``
+    for localhost). A stranger's wrong guesses lock out only the stranger's address."""
+    return f"{kind}|{remote_address() or 'local'}"
+
+
+def _secret(name: str) -> str | None:
     try:
-        value = st.secrets.get("admin_password")
+        value = st.secrets.get(name)
     except FileNotFoundError:  # no secrets.toml anywhere (StreamlitSecretNotFoundError)
         return None
     return str(value) if value else None
 
 
 def admin_password() -> str | None:
-    """The configured admin password: RAG_ADMIN_PASSWORD, else ``admin_password`` in
-    ``.streamlit/secrets.toml``, else ``None`` (admin disabled)."""
-    configured = get_services().settings.admin_password
+    """The admin password to check against: RAG_ADMIN_PASSWORD, else ``admin_password`` in
+    ``.streamlit/secrets.toml``, else the hash `make run` generated, else ``None`` (admin
+    disabled)."""
+    settings = get_services().settings
+    configured = settings.admin_password
     if configured is not None and configured.get_secret_value():
         return configured.get_secret_value()
-    return _secrets_password()
+    return _secret("admin_password") or stored_admin_hash(settings)
+
+
+def reader_password() -> str | None:
+    """The reader password (RAG_AUTH=password): RAG_READER_PASSWORD, else ``reader_password``
+    in ``.streamlit/secrets.toml``."""
+    configured = get_services().settings.reader_password
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
+    return _secret("reader_password")
 
 
 def is_admin() -> bool:
     return bool(st.session_state.get(ADMIN_OK, False))
+
+
+def may_write() -> bool:
+    """Whether this session may upload documents (RAG_WRITERS): the admin, or every reader
+    who got past the sign-in gate."""
+    if get_services().settings.writers == "readers":
+        return True
+    return is_admin()

@@ -17,11 +17,11 @@ import streamlit as st
 
 from rag.auth import attempt_login
 from rag.types import Answer, Chunk, Citation
-from rag.ui.state import ADMIN_LIMIT_KEY, ADMIN_OK, is_admin, login_limiter
+from rag.ui.state import ADMIN_OK, client_key, is_admin, login_brake
 
 HOW_TO_ENABLE_ADMIN = (
-    'Set the environment variable `RAG_ADMIN_PASSWORD`, or add `admin_password = "..."` '
-    "to `.streamlit/secrets.toml`, then restart the app."
+    "Run `python -m rag.credentials` (what `make run` does on first run) to generate one, or set "
+    '`RAG_ADMIN_PASSWORD` or `admin_password = "..."` in `.streamlit/secrets.toml`, then restart the app.'
 )
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$])")
 _BOX_STYLE = (
@@ -188,33 +188,48 @@ def render_answer(answer: Answer) -> None:
         st.caption(timings_caption(answer.timings_ms))
 
 
-def verify_admin(given: str, expected: str) -> bool:
-    """Check an entered admin password through the process-wide rate limiter.
+def brake_message(retry_after: float, refused: bool) -> str:
+    """What a wrong or refused sign-in is told.
 
-    On success the session counts as admin (``st.session_state["admin_ok"]``); on failure an
-    error says why. The password itself is never shown, stored or logged.
+    >>> brake_message(0.0, refused=False)
+    'Wrong password'
+    >>> brake_message(41.2, refused=True)
+    'Too many wrong passwords. Try again in 42 s.'
     """
-    result = attempt_login(given, expected, login_limiter(), ADMIN_LIMIT_KEY)
-    if result.ok:
-        st.session_state[ADMIN_OK] = True
-        return True
-    wait = math.ceil(result.retry_after)
-    if result.refused:
-        st.error(f"Too many wrong passwords. Try again in {wait} s.")
-    elif wait > 0:
-        st.error(f"Wrong password. Too many attempts: try again in {wait} s.")
-    else:
-        st.error("Wrong password")
-    return False
+    wait = math.ceil(retry_after)
+    if refused:
+        return f"Too many wrong passwords. Try again in {wait} s."
+    if wait > 0:
+        return f"Wrong password. Too many attempts: try again in {wait} s."
+    return "Wrong password"
+
+
+def verify_password(given: str, expected: str, kind: str) -> bool:
+    """Check an entered password through the sign-in brake of this client (``kind`` names
+    the bucket: ``admin`` or ``reader``); on failure an error says why. The password itself
+    is never shown, stored or logged."""
+    result = attempt_login(given, expected, login_brake(), client_key(kind))
+    if not result.ok:
+        st.error(brake_message(result.retry_after, result.refused))
+    return result.ok
+
+
+def verify_admin(given: str, expected: str) -> bool:
+    """Check an entered admin password; on success the session counts as admin
+    (``st.session_state["admin_ok"]``)."""
+    if not verify_password(given, expected, "admin"):
+        return False
+    st.session_state[ADMIN_OK] = True
+    return True
 
 
 def admin_login_form(expected: str, key: str = "admin_login") -> bool:
     """A password form; True once this session is admin (reruns the page on success)."""
     if is_admin():
         return True
-    wait = login_limiter().retry_after(ADMIN_LIMIT_KEY)
+    wait = login_brake().retry_after(client_key("admin"))
     if wait > 0:
-        st.warning(f"Too many wrong passwords. Try again in {math.ceil(wait)} s.")
+        st.warning(brake_message(wait, refused=True))
     with st.form(key, clear_on_submit=True):
         given = st.text_input("Admin password", type="password", key=f"{key}_password")
         submitted = st.form_submit_button("Sign in", type="primary")

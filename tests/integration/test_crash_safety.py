@@ -9,6 +9,7 @@ is allowed to finish and must complete the job.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -105,3 +106,48 @@ def test_sigkill_during_ingest_and_reindex_loses_nothing(tmp_path: Path) -> None
     assert len(report["documents"]) == len(list(docs.iterdir()))  # type: ignore[arg-type]
     assert report["chroma_chunks"] == report["registry_chunks"]
     print("\n".join(log))
+
+
+# Indexes the folder argv[2] into argv[1], and SIGKILLs itself right after the new chunks went
+# into Chroma, where the registry write would come.
+_KILLED_BEFORE_REGISTRY = """
+import os, signal, sys
+from pathlib import Path
+from ingest.registry import Registry
+from tests.crash_worker import services
+s = services(Path(sys.argv[1]))
+Registry.put_many = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+s.indexer.ingest_paths([Path(sys.argv[2])])
+"""
+
+
+def test_sigkill_between_chroma_and_registry_leaves_nothing_answerable(tmp_path: Path) -> None:
+    from tests.crash_worker import services
+
+    home, base, new = tmp_path / "home", tmp_path / "base", tmp_path / "new"
+    base.mkdir()
+    new.mkdir()
+    (base / "base00.md").write_text(_doc(0))
+    (new / "new01.md").write_text(_doc(1))
+    assert _worker(home, "ingest", str(base)).wait(timeout=300) == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_BEFORE_REGISTRY, str(home), str(new)], cwd=REPO_ROOT, env=env, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL
+
+    with open(home / "index.lock", "w") as lock:  # as if a writer were busy: start-up leaves Chroma alone
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        s = services(home)
+        store = s.indexer.active_store()
+        assert store.count() > len(s.registry.chunk_ids())  # the killed run's chunks are in Chroma
+        probe = _doc(1).split("\n\n")[2]
+        [raw] = store.search(s.embedder.embed_query(probe), 1)
+        assert raw.chunk.source.endswith("new01.md")  # Chroma alone would answer from it...
+        hits = s.retriever.dense.retrieve(probe, 10) + s.retriever.retrieve(probe, 10)
+        assert not any(h.chunk.source.endswith("new01.md") for h in hits)  # ...retrieval never does
+        assert s.retriever.dense.retrieve(_doc(0).split("\n\n")[2], 10)  # the indexed document still is
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    removed = s.indexer.reconcile_if_needed()
+    assert removed is not None and removed["chunks"] > 0 and removed["files"] == 1  # chunks and stored copy
+    assert store.all_ids() == s.registry.chunk_ids()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -20,12 +21,12 @@ MakeServices = Callable[..., Services]
 
 @pytest.fixture(autouse=True)
 def _isolated_ui(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No services override, a fresh login limiter and no secrets.toml leaking in from the machine."""
-    monkeypatch.setattr(state, "_secrets_password", lambda: None)
-    state.login_limiter.clear()
+    """No services override, a fresh sign-in brake and no secrets.toml leaking in from the machine."""
+    monkeypatch.setattr(state, "_secret", lambda name: None)
+    state._brake.clear()
     yield
     state.use_services(None)
-    state.login_limiter.clear()
+    state._brake.clear()
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def make_services(tmp_path: Path) -> MakeServices:
         generator: EchoGenerator | None = None,
         embedding_model: str = HashEmbedder.name,
         second_reading: bool = False,
+        **overrides: Any,
     ) -> Services:
         settings = Settings(
             home=tmp_path / "home",
@@ -44,6 +46,7 @@ def make_services(tmp_path: Path) -> MakeServices:
             embedding_model=embedding_model,
             reranker_model="none",  # fake engines only; the real reranker is tested elsewhere
             second_reading=second_reading,
+            **overrides,
         )
         services = Services(settings, embedder=HashEmbedder(), generator=generator or EchoGenerator())
         state.use_services(services)

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 import rag.ui.state as state
 from ingest.pipeline import EMBEDDER_KEY
+from rag.jobs import ingest_uploads, runner_for
 from rag.prompting import abstain_message
 from rag.services import Services
-from rag.ui.documents import ingest_uploads
 from tests.fakes import EchoGenerator
 
 MakeServices = Callable[..., Services]  # the make_services fixture (tests/ui/conftest.py)
@@ -33,8 +33,20 @@ def texts(elements: Iterable[Any]) -> list[str]:
     return [str(e.value) for e in elements]
 
 
-def documents_page(at: AppTest) -> AppTest:
+def documents_page(at: AppTest, admin: bool = False) -> AppTest:
+    if admin:
+        at.session_state[state.ADMIN_OK] = True  # signed in on the Admin page
     return at.run().switch_page("rag/ui/documents.py").run()
+
+
+def settled(at: AppTest, services: Services) -> AppTest:
+    """Rerun once the background writes the page started have finished."""
+    assert runner_for(services).wait_idle(30), "a background write never finished"
+    return at.run()
+
+
+def delete_button(at: AppTest) -> Any:
+    return next(b for b in at.button if b.label == "Delete")
 
 
 def admin_page(at: AppTest) -> AppTest:
@@ -52,8 +64,8 @@ def index_eiffel(services: Services) -> None:
 
 # --- (1) documents: upload and list ------------------------------------------------------------
 def test_upload_indexes_files_and_lists_them(make_services: MakeServices, app: AppTest) -> None:
-    services = make_services()
-    at = documents_page(app)
+    services = make_services(password=PASSWORD)
+    at = documents_page(app, admin=True)
     assert not at.exception
     assert "Nothing is indexed yet" in "".join(texts(at.info))
     at.file_uploader[0].set_value(
@@ -64,6 +76,7 @@ def test_upload_indexes_files_and_lists_them(make_services: MakeServices, app: A
     )
     at.run()
     at.button(key="index_files").click().run()
+    settled(at, services)
     assert not at.exception
     assert "1 indexed, 1 failed" in markdown(at)
     results = at.dataframe[0].value
@@ -80,25 +93,28 @@ def test_upload_indexes_files_and_lists_them(make_services: MakeServices, app: A
 
 
 def test_reupload_is_unchanged(make_services: MakeServices, app: AppTest) -> None:
-    services = make_services()
+    services = make_services(password=PASSWORD)
     index_eiffel(services)
-    at = documents_page(app)
+    at = documents_page(app, admin=True)
     at.file_uploader[0].set_value(("eiffel_tower.txt", EIFFEL, "text/plain"))
     at.run()
     at.button(key="index_files").click().run()
+    settled(at, services)
     assert "1 unchanged" in markdown(at)
+    assert "new version" not in markdown(at).lower() + " ".join(texts(at.info)).lower()
     assert not at.error
 
 
 def test_ingest_uploads_sanitises_names_and_reports_progress(make_services: MakeServices) -> None:
     services = make_services()
     seen: list[tuple[int, int, str]] = []
-    results = ingest_uploads(
+    report = ingest_uploads(
         services.indexer,
         [("C:\\Users\\me\\보고서.md", "# 보고서\n\n에펠탑은 1889년에 완공되었다.".encode()), ("x.txt", b"")],
         lambda done, total, msg: seen.append((done, total, msg)),
     )
-    assert [(r.source, r.status) for r in results] == [("보고서.md", "indexed"), ("x.txt", "failed")]
+    assert [(r.source, r.status) for r in report.results] == [("보고서.md", "indexed"), ("x.txt", "failed")]
+    assert not any(r.replaced for r in report.results)
     assert seen == [(0, 2, "보고서.md"), (1, 2, "x.txt"), (2, 2, "done")]
 
 
@@ -237,6 +253,7 @@ def test_admin_wrong_then_right_password_and_reindex(make_services: MakeServices
     assert "chunks_g1" in markdown(at)
     assert not at.warning  # index and configuration use the same embedder
     at.button(key="reindex").click().run()
+    settled(at, services)
     assert not at.exception
     assert any("Re-indexed 1 document(s)" in s for s in texts(at.success))
     assert "chunks_g2" in markdown(at)  # the page reran: statistics show the new collection
@@ -252,7 +269,7 @@ def test_admin_rate_limits_wrong_passwords(make_services: MakeServices, app: App
     sign_in(at, PASSWORD)  # refused while limited, even though it is right
     assert any("Too many wrong passwords" in e for e in texts(at.error))
     assert not [b for b in at.button if b.key == "reindex"]
-    state.login_limiter().reset(state.ADMIN_LIMIT_KEY)
+    state.login_brake().reset(state.client_key("admin"))
     sign_in(at, PASSWORD)
     assert [b for b in at.button if b.key == "reindex"]
 
@@ -283,13 +300,13 @@ def test_delete_requires_password(make_services: MakeServices, app: AppTest) -> 
     at = documents_page(app)
     at.selectbox[0].select_index(0)
     at.text_input(key="delete_password").input("wrong")
-    at.button[1].click().run()  # [0] is "Index files"
+    delete_button(at).click().run()
     assert "Wrong password" in texts(at.error)
     assert len(services.registry.documents()) == 1
 
     at.selectbox[0].select_index(0)
     at.text_input(key="delete_password").input(PASSWORD)
-    at.button[1].click().run()
+    delete_button(at).click().run()
     assert not at.exception
     assert services.registry.documents() == []
     assert any("Deleted eiffel" in s for s in texts(at.success))
@@ -301,7 +318,7 @@ def test_delete_without_admin_password_explains(make_services: MakeServices, app
     at = documents_page(app)
     assert any("RAG_ADMIN_PASSWORD" in i for i in texts(at.info))
     assert not at.selectbox
-    assert len(at.button) == 1  # only "Index files"
+    assert not at.button  # no upload (nobody may write) and no delete
 
 
 def test_signed_in_admin_deletes_without_retyping(make_services: MakeServices, app: AppTest) -> None:
@@ -310,8 +327,8 @@ def test_signed_in_admin_deletes_without_retyping(make_services: MakeServices, a
     at = sign_in(admin_page(app), PASSWORD)
     at.switch_page("rag/ui/documents.py").run()
     assert not at.text_input  # this session already proved it knows the password
-    at.button[1].click().run()  # nothing selected
+    delete_button(at).click().run()  # nothing selected
     assert any("Choose a document" in w for w in texts(at.warning))
     at.selectbox[0].select_index(0)
-    at.button[1].click().run()
+    delete_button(at).click().run()
     assert services.registry.documents() == []

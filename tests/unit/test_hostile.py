@@ -1,5 +1,5 @@
 """The hostile corpus (tests/hostile.py) through every way in: the Indexer over a folder,
-uploads (``ingest_uploads``) and the Documents page. Fast: fake engines, ~100 KiB zip bomb."""
+uploads (``rag.jobs.ingest_uploads``) and the Documents page. Fast: fake engines, ~100 KiB zip bomb."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ingest.pipeline import chunks_of
 from rag.config import REPO_ROOT
 from rag.services import Services
 from rag.types import FileResult
-from rag.ui.documents import ingest_uploads
+from rag.jobs import ingest_uploads, runner_for
 from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder
 from tests.hostile import DUPLICATE, MAX_FILE_MB, Expect, write_hostile_corpus
@@ -143,7 +143,7 @@ def test_uploads_of_hostile_files(services: Services, corpus: tuple[Path, dict[s
     uploads = [(e.upload_as or n, (folder / n).read_bytes()) for n, e in expect.items()]
     uploads.append((DUPLICATE, (folder / DUPLICATE).read_bytes()))
 
-    results = ingest_uploads(services.indexer, uploads)
+    results = ingest_uploads(services.indexer, uploads).results
 
     assert len(results) == len(uploads)
     stored_as = {n: e.stored_as for n, e in expect.items() if e.stored_as}
@@ -170,14 +170,16 @@ def test_uploads_of_hostile_files(services: Services, corpus: tuple[Path, dict[s
 # --- (3) the Documents page: hostile files mixed with good ones --------------------------------
 @pytest.fixture
 def page_services(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
-    monkeypatch.setattr(state, "_secrets_password", lambda: None)  # no secrets.toml from the machine
+    monkeypatch.setattr(state, "_secret", lambda name: None)  # no secrets.toml from the machine
     state.use_services(services)
     yield services
     state.use_services(None)
 
 
 def _documents_page() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=60).run().switch_page("rag/ui/documents.py").run()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[state.ADMIN_OK] = True  # uploads need the admin (signed in on the Admin page)
+    return at.run().switch_page("rag/ui/documents.py").run()
 
 
 def _plain(markdown: str) -> str:
@@ -198,6 +200,8 @@ def test_documents_page_with_hostile_uploads(page_services: Services, corpus: tu
     )
     at.run()
     at.button(key="index_files").click().run()
+    assert runner_for(page_services).wait_idle(60), "the upload never finished"
+    at.run()
 
     assert not at.exception, [e.value for e in at.exception]
     good = [(e.stored_as or n) for n, e in sent.items() if e.status == "indexed"]
