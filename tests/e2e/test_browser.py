@@ -120,9 +120,26 @@ def last_upload_summary(page: Page) -> Locator:
     return page.get_by_test_id("stMarkdownContainer").filter(has_text="Last upload:")
 
 
+def sign_in_as_admin(page: Page, app: RunningApp) -> None:
+    """Open the Admin page and sign in (a browser session stays signed in until reloaded)."""
+    open_page(page, app, "/admin", "Admin")
+    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Re-index everything")).to_be_visible(timeout=PAGE_LOAD_MS)
+    wait_idle(page)
+
+
+def open_documents_as_admin(page: Page, app: RunningApp) -> None:
+    """Uploads need the admin: sign in, then go to Documents in the same session (sidebar link)."""
+    sign_in_as_admin(page, app)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Documents").click()
+    expect(page.get_by_role("heading", name="Documents", level=1)).to_be_visible(timeout=PAGE_LOAD_MS)
+    wait_idle(page, PAGE_LOAD_MS)
+
+
 def ensure_indexed(page: Page, app: RunningApp, sample: Path) -> None:
     """Index ``sample`` through the Documents page unless it is already in the table."""
-    open_page(page, app, "/documents", "Documents")
+    open_documents_as_admin(page, app)
     indexed = dataframe(page, "Indexed at")
     if indexed.count() and row(indexed, sample.name).count():
         return
@@ -137,7 +154,10 @@ def recorded(page: Page) -> dict[str, Any]:
 
 # --- the flows --------------------------------------------------------------------------------
 def test_documents_upload_two_files_and_index(page: Page, app_server: RunningApp) -> None:
-    open_page(page, app_server, "/documents", "Documents")
+    open_page(page, app_server, "/documents", "Documents")  # a reader: no upload
+    expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
+    expect(page.get_by_text("Only the admin may add documents", exact=False)).to_be_visible()
+    open_documents_as_admin(page, app_server)
     files = [SAMPLES / "eiffel_tower.pdf", SAMPLES / "printing_press.md"]
 
     upload_and_index(page, files)
@@ -244,7 +264,7 @@ def test_hostile_upload_reports_the_bad_file_and_indexes_the_good_one(
         "electricity in 1931 and the last keeper left in 1998, when the light became automatic.\n",
         encoding="utf-8",
     )
-    open_page(page, app_server, "/documents", "Documents")
+    open_documents_as_admin(page, app_server)
 
     upload_and_index(page, [broken, good])
 
@@ -258,3 +278,29 @@ def test_hostile_upload_reports_the_bad_file_and_indexes_the_good_one(
     expect(row(indexed, good.name)).to_have_count(1)
     expect(row(indexed, broken.name)).to_have_count(0)
     screenshot(page, "upload-error.png")
+
+
+def test_a_remote_image_in_a_document_is_never_fetched(page: Page, app_server: RunningApp, tmp_path: Path) -> None:
+    beacon = "203.0.113.5"  # TEST-NET-3: the browser must never ask for it
+    notes = tmp_path / "harbour_notes.txt"
+    notes.write_text(
+        f"The harbour beacon was rebuilt in 1921 ![track](http://{beacon}/pixel.png?who=reader) after the storm. "
+        f"[Read more](http://{beacon}/more) Its first keeper was Anna Holm.\n",
+        encoding="utf-8",
+    )
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    open_documents_as_admin(page, app_server)
+    upload_and_index(page, [notes])
+    open_page(page, app_server, "/", "Ask your documents")
+
+    box = page.get_by_test_id("stChatInput").locator("textarea")
+    box.fill("When was the harbour beacon rebuilt?")
+    box.press("Enter")
+    assistant = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
+    expect(assistant.locator(".grounded-citation").first).to_be_visible(timeout=ANSWER_MS)
+    wait_idle(page, ANSWER_MS)
+
+    assert page.locator(f'img[src*="{beacon}"]').count() == 0
+    assert page.locator(f'a[href*="{beacon}"]').count() == 0
+    assert not [u for u in requested if beacon in u], requested
