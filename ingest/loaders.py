@@ -7,24 +7,18 @@ parser exception into a :class:`LoadError`.
 
 from __future__ import annotations
 
-import io
 import re
 import stat
 import unicodedata
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from charset_normalizer import from_bytes
 
+from ingest.html_text import strip_markdown_comments
 from rag.types import LoadedDocument, PageSpan
 
 PAGE_SEPARATOR = "\n\n"
-# A DOCX is a zip: refuse archives that would inflate beyond this (zip bombs).
-# The sizes checked are the ones the archive declares; zipfile never inflates a member
-# beyond its declared size (a forged, smaller size ends in a CRC error instead).
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
-MAX_ZIP_RATIO = 100
 # Korean text in a legacy encoding is accepted when at least this share of its
 # non-ASCII letters decode to Hangul syllables (see :func:`_decode_korean`).
 MIN_HANGUL_SHARE = 0.8
@@ -81,7 +75,7 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     # NULs break SQLite/Chroma strings; CRLF would make offsets differ between platforms.
     text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     return re.sub(r"[ \t]+\n", "\n", text)
@@ -220,130 +214,43 @@ def _looks_western(text: str) -> bool:
     return True
 
 
-def _single(source: str, text: str, mime: str) -> LoadedDocument:
-    text = _clean(text).strip()
+def single_document(source: str, text: str, mime: str) -> LoadedDocument:
+    """A document without pages: its cleaned text as one span."""
+    text = clean_text(text).strip()
     return LoadedDocument(source=source, text=text, pages=(PageSpan(None, 0, len(text)),), mime=mime)
 
 
 def load_txt(data: bytes, source: str) -> LoadedDocument:
-    return _single(source, decode_text(data, source), "text/plain")
+    return single_document(source, decode_text(data, source), "text/plain")
 
 
 def load_markdown(data: bytes, source: str) -> LoadedDocument:
-    # Markdown reads fine as is; keeping the markup keeps offsets true to the file.
-    return _single(source, decode_text(data, source), "text/markdown")
+    # The markup is kept (offsets stay close to the file), but not comments: they are hidden text.
+    return single_document(source, strip_markdown_comments(decode_text(data, source)), "text/markdown")
 
 
-# Never shown to a reader: code, styles, embedded documents and the page head (title, meta).
-_INVISIBLE_TAGS = ["script", "style", "noscript", "template", "svg", "iframe", "head", "object", "embed", "applet"]
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# HTML, DOCX and PDF are parsed in a worker process with CPU, memory and time limits
+# (ingest/sandbox.py), by the parsers in ingest/pdf_text.py, docx_text.py and html_text.py, within the
+# caps of ingest/limits.py. Plain text and Markdown stay here: decoding is linear in the
+# bytes, which the size limit bounds, and the text is never longer than the file.
+def _in_worker(suffix: str) -> Callable[[bytes, str], LoadedDocument]:
+    def load(data: bytes, source: str) -> LoadedDocument:
+        from ingest.sandbox import parse_in_worker
+
+        return parse_in_worker(suffix, data, source)
+
+    return load
 
 
-def load_html(data: bytes, source: str) -> LoadedDocument:
-    """Visible text only: scripts, styles, comments, CDATA and elements hidden with the
-    ``hidden`` attribute or an inline ``display:none``/``visibility:hidden`` are dropped
-    (hidden text is a way to slip instructions past a reader into the model's prompt)."""
-    from bs4 import BeautifulSoup, NavigableString, Tag
-
-    soup = BeautifulSoup(decode_text(data, source), "html.parser")
-    for tag in soup(_INVISIBLE_TAGS):
-        tag.decompose()
-    hidden = [
-        t
-        for t in soup.find_all(True)
-        if isinstance(t, Tag) and (t.has_attr("hidden") or _HIDDEN_STYLE.search(str(t.get("style") or "")))
-    ]
-    for tag in hidden:
-        if not tag.decomposed:  # not already gone with a hidden ancestor
-            tag.decompose()
-    text = soup.get_text("\n", types=(NavigableString,))  # not Comment, CData, Doctype, ...
-    text = re.sub(r"\n[ \t]*(\n[ \t]*)+", "\n\n", text)  # collapse runs of blank lines
-    return _single(source, text, "text/html")
+load_pdf, load_docx, load_html = _in_worker(".pdf"), _in_worker(".docx"), _in_worker(".html")
 
 
-def _check_zip(data: bytes, source: str) -> None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-    except zipfile.BadZipFile as e:
-        kind = sniff(data)
-        if not data.startswith(b"PK"):
-            what = f"it looks like {kind}" if kind else "it is not a zip archive, as a DOCX must be"
-            raise LoadError(
-                f"{source}: this is not a Word .docx file ({what}). "
-                "Open it in a word processor and save it as .docx, or give it its real extension."
-            ) from e
-        raise LoadError(
-            f"{source}: not a valid DOCX (the zip container is damaged: {e}). Re-save it from a word processor."
-        ) from e
-    if total > MAX_UNZIPPED_BYTES or total > MAX_ZIP_RATIO * max(len(data), 1):
-        raise LoadError(
-            f"{source}: refused, the DOCX would unpack to {format_size(total)} "
-            f"from {format_size(len(data))} (a zip bomb?). Re-save it from a word processor."
-        )
-
-
-def load_docx(data: bytes, source: str) -> LoadedDocument:
-    _check_zip(data, source)
-    import docx
-
-    try:
-        d = docx.Document(io.BytesIO(data))
-        parts = [p.text.strip() for p in d.paragraphs]
-        for table in d.tables:
-            parts.append("\n".join(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows))
-    except Exception as e:  # python-docx and lxml raise many types on malformed parts
-        raise LoadError(
-            f"{source}: could not read this DOCX ({type(e).__name__}: {e}). "
-            "Open it in a word processor and save it again as .docx."
-        ) from e
-    text = "\n\n".join(p for p in parts if p)  # a blank line between paragraphs, as in Markdown
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return _single(source, text, "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-
-
-def load_pdf(data: bytes, source: str) -> LoadedDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, PdfReadError
-
-    if b"%PDF-" not in data[:1024]:  # readers accept the header anywhere in the first KiB
-        kind = sniff(data)
-        what = f"it looks like {kind}" if kind else "it does not start with %PDF-"
-        raise LoadError(f"{source}: this is not a PDF ({what}). Give the file its real extension.")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError(f"{source}: the PDF is password-protected. Remove the password and upload it again.")
-        page_texts = [_clean(page.extract_text() or "").strip() for page in reader.pages]
-    except LoadError:
-        raise
-    except DependencyError as e:  # AES encryption needs the optional `cryptography` package
-        raise LoadError(
-            f"{source}: the PDF is encrypted with AES, which needs the 'cryptography' package ({e}). "
-            "Install it (pip install cryptography) or save the PDF again without protection."
-        ) from e
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as e:
-        raise LoadError(
-            f"{source}: the PDF is damaged or truncated and cannot be read ({e}). "
-            "Download it again or re-export it from the original application."
-        ) from e
-    except Exception as e:  # pypdf can fail in many ways on hostile files
-        if "decrypt" in str(e).lower() or "encrypt" in str(e).lower():
-            raise LoadError(f"{source}: the PDF is encrypted and cannot be opened ({e}). Remove the protection.") from e
-        raise LoadError(
-            f"{source}: the PDF cannot be read ({type(e).__name__}: {e}). Re-export it from the original application."
-        ) from e
-    pages: list[PageSpan] = []
-    pieces: list[str] = []
-    pos = 0
-    for i, t in enumerate(page_texts, start=1):
-        if pieces:
-            pieces.append(PAGE_SEPARATOR)
-            pos += len(PAGE_SEPARATOR)
-        pages.append(PageSpan(i, pos, pos + len(t)))
-        pieces.append(t)
-        pos += len(t)
-    return LoadedDocument(source=source, text="".join(pieces), pages=tuple(pages), mime="application/pdf")
+def unreadable(source: str, suffix: str, e: Exception) -> LoadError:
+    """The error for an unexpected parser exception: one bad file must not stop a batch."""
+    return LoadError(
+        f"{source}: could not read this {suffix[1:].upper()} file ({type(e).__name__}: {e}). "
+        "Re-save it from the application that made it, or convert it to PDF or text."
+    )
 
 
 LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {
@@ -386,10 +293,7 @@ def load_bytes(data: bytes, source: str) -> LoadedDocument:
     except LoadError:
         raise
     except Exception as e:  # a parser bug or a hostile file must fail this file, not the batch
-        raise LoadError(
-            f"{source}: could not read this {suffix[1:].upper()} file ({type(e).__name__}: {e}). "
-            "Re-save it from the application that made it, or convert it to PDF or text."
-        ) from e
+        raise unreadable(source, suffix, e) from e
     if not doc.text.strip():
         hint = _EMPTY_HINTS.get(suffix, _TEXT_HINT)
         raise LoadError(f"{source}: no extractable text{hint}; nothing was indexed.")

@@ -331,8 +331,7 @@ class Settings(BaseSettings):
     )
     writers: Literal["admin", "readers"] = Field(
         default="admin",
-        description="Who may upload documents: admin (signed in with the admin password) or every "
-        "signed-in reader.",
+        description="Who may upload documents: admin (signed in with the admin password) or every signed-in reader.",
     )
 
     @model_validator(mode="after")

@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 import rag.ui.state as state
 from ingest.pipeline import chunks_of
 from rag.config import REPO_ROOT
+from rag.jobs import ingest_uploads, runner_for
 from rag.services import Services
 from rag.types import FileResult
-from rag.jobs import ingest_uploads, runner_for
 from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder
 from tests.hostile import DUPLICATE, MAX_FILE_MB, Expect, write_hostile_corpus

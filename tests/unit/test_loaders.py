@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest import sandbox
+from ingest.limits import current_caps
 from ingest.loaders import LoadError, check_size, load_bytes, load_path
 from rag.types import LoadedDocument
 from tests.hostile import docx_bytes
@@ -201,7 +203,8 @@ def test_aes_pdf_without_cryptography_says_what_to_install(monkeypatch: pytest.M
 
     monkeypatch.setattr(pypdf.PdfReader, "decrypt", aes)
     with pytest.raises(LoadError, match=r"encrypted with AES.*pip install cryptography"):
-        load_bytes(encrypted_pdf(""), "aes.pdf")
+        # in this process (load_bytes parses PDFs in a worker, which the patch does not reach)
+        sandbox.parse(".pdf", encrypted_pdf(""), "aes.pdf", current_caps())
 
 
 def test_any_parser_exception_becomes_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
