@@ -1,6 +1,6 @@
 """Answer latency and memory over a ~10k-chunk index, models already loaded.
 
-    .venv/bin/python bench/answer.py [--docs 3633] [--questions 10] [--home DIR] [--no-baseline]
+    .venv/bin/python bench/answer.py [--docs 3633] [--questions 10] [--home DIR] [--no-baseline] [--json FILE]
 
 Indexes NFCorpus documents into HOME (reused when it already holds them), loads every default
 model once, then asks NFCorpus test queries through the full pipeline and prints one JSON
@@ -9,14 +9,11 @@ piece: retrieval + prompt prefill), decode speed (new tokens after the first / t
 first to the last new token, stamped in the generator's decode loop), and the process RSS with all models
 loaded. The baseline, measured after it in the same run on the same questions, is the same
 generator decoding with its dense bf16 weights, eagerly (``RAG_LLM_INT8_DECODE=off``,
-``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). With ``RAG_SOURCE_MARGIN`` above 0 (the
-default), the questions are also timed with every top-k source given to the generator
-(``all_top_k_sources``), then with the margin again (``again_with_margin``). With
-``RAG_SECOND_READING`` on (the default), each pass also reports the time to the final, checked
-answer (``answer_s``) and the second readings' own time, and the questions are timed once more
-without it (``without_second_reading``). With ``RAG_LLM_COMPILE=on`` a third pass,
+``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). Each pass also reports the time to
+the final, checked answer (``answer_s``). With ``RAG_LLM_COMPILE=on`` a third pass,
 int8 decoding without the compiled step, is timed too, and the answers of the compiled and eager
-passes are compared (``same_answers_as_eager``).
+passes are compared (``same_answers_as_eager``). ``--json`` also writes the object to a file
+(``make bench-answer``: results/bench-answer.json).
 """
 
 from __future__ import annotations
@@ -36,8 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 class StatsTap:
-    """Passes a generator's streams through and keeps each finished stream's stats, so the
-    streamed answer's figures are read even when a second reading generates after it."""
+    """Passes a generator's streams through and keeps each finished stream's stats, so each
+    answer's figures are read from its own stream."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -54,7 +51,7 @@ class StatsTap:
 def time_answers(pipeline: Any, queries: list[str]) -> tuple[dict[str, Any], list[str]]:
     """Ask ``queries[1:]`` (``queries[0]`` warms up) and time each answer's stream; returns the
     figures and the answers' texts. ``answer_s`` runs from the question to the final, checked
-    answer (after the second reading, when one runs)."""
+    answer."""
     pipeline.ask(queries[0])  # warm-up (first call pays one-off costs)
     tap = pipeline.generator = StatsTap(pipeline.generator)
     try:
@@ -72,8 +69,6 @@ def _time_answers(pipeline: Any, tap: StatsTap, queries: list[str]) -> tuple[dic
     abstained = 0
     answers: list[str] = []
     answer_s: list[float] = []
-    second: list[float] = []  # seconds of each second reading
-    unconfirmed = 0
     for q in queries:
         t0 = time.perf_counter()
         first = None
@@ -90,9 +85,6 @@ def _time_answers(pipeline: Any, tap: StatsTap, queries: list[str]) -> tuple[dic
             continue
         ttft.append((first or end) - t0)
         answer_s.append(end - t0)
-        if "second_reading" in stream.answer.timings_ms:
-            second.append(stream.answer.timings_ms["second_reading"] / 1000)
-        unconfirmed += bool(stream.answer.unconfirmed)
         stats = tap.stats[n_streams]  # the streamed answer's, timed in the decode loop: real token count
         if stats.new_tokens > 1:
             decode.append(stats.tokens_per_s)
@@ -111,21 +103,8 @@ def _time_answers(pipeline: Any, tap: StatsTap, queries: list[str]) -> tuple[dic
         "prompt_tokens_p50": statistics.median(prompt_tokens),
         "answer_s_p50": round(statistics.median(answer_s), 2),
         "answer_s_max": round(max(answer_s), 2),
-        "second_readings": len(second),
-        "second_reading_s_p50": round(statistics.median(second), 2) if second else None,
-        "unconfirmed": unconfirmed,
     }
     return figures, answers
-
-
-def time_with(pipeline: Any, queries: list[str], **update: Any) -> dict[str, Any]:
-    """:func:`time_answers`'s figures with these settings changed for the pass only."""
-    settings = pipeline.settings
-    pipeline.settings = settings.model_copy(update=update)
-    try:
-        return time_answers(pipeline, queries)[0]
-    finally:
-        pipeline.settings = settings
 
 
 def ensure_index(services: Any, home: Path, docs: int) -> None:
@@ -152,6 +131,7 @@ def main() -> int:
     p.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "grounded-bench-10k")
     p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the second pass with dense bf16 decoding")  # fmt: skip
+    p.add_argument("--json", type=Path, help="also write the JSON object to this file")
     args = p.parse_args()
     import psutil
     from scale import nf_queries  # bench/, the script's own folder
@@ -172,21 +152,11 @@ def main() -> int:
         "bf16": bool(getattr(services.generator, "bf16", False)),
         "int8_decode": bool(getattr(services.generator, "int8_decode", False)),
         "llm_compile": services.settings.llm_compile,
-        "source_margin": services.settings.source_margin,
-        "second_reading": services.settings.second_reading,
     }
     compiled = getattr(services.generator, "compiled", None)
     if compiled is not None:
         result["compile_s"] = round(compiled.seconds, 1)
         result["compiled_steps_used"] = compiled.ready.is_set()
-    if services.settings.source_margin > 0:
-        # The same questions with every top_k source (no margin cut), then ours again: ABA in one
-        # process, so the machine's drift shows up as the gap between the two A passes.
-        result["all_top_k_sources"] = time_with(pipeline, queries, source_margin=0.0)
-        result["again_with_margin"], _ = time_answers(pipeline, queries)
-    if services.settings.second_reading:
-        # The same questions without the second reading: what it adds to the time to the final answer.
-        result["without_second_reading"] = time_with(pipeline, queries, second_reading=False)
     if args.baseline and result["int8_decode"]:
         # Baseline, same run and questions: the same generator decoding with its dense bf16 weights.
         from rag.generate import TransformersGenerator
@@ -205,6 +175,8 @@ def main() -> int:
         if base:
             result["decode_speedup"] = round(ours["decode_tokens_per_s_pooled"] / base, 2)
     print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -1,13 +1,14 @@
 """First-question latency in a fresh process, the way `make run` starts the app.
 
-    .venv/bin/python bench/first_question.py [--home DIR] [QUESTION]
+    .venv/bin/python bench/first_question.py [--home DIR] [--json FILE] [QUESTION]
 
 Indexes samples/ into DIR if it is empty, then times, from process start: services ready
 (embedder, reranker, Chroma), pipeline ready (the generator from the converted-model cache,
 warmed up: what the chat page's "Loading the language model" spinner covers), the first
 question's first streamed token and full checked answer, and then the same for a second
 question, so that what the first question still pays for a cold process shows. Prints one
-JSON line.
+JSON line (and writes it to ``--json``; ``make bench-first-question``:
+results/bench-first-question.json).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> int:
     p.add_argument("question", nargs="?", default="When was the Eiffel Tower completed?")
     p.add_argument("--second", default="How tall is the Eiffel Tower?", help="the question asked next")
     p.add_argument("--home", type=Path, default=Path(tempfile.mkdtemp(prefix="grounded-bench-")))
+    p.add_argument("--json", type=Path, help="also write the JSON object to this file")
     args = p.parse_args()
     os.environ.setdefault("RAG_MODEL_CACHE", str(Path(".cache/models").resolve()))
     from rag.config import REPO_ROOT, Settings
@@ -69,6 +71,8 @@ def main() -> int:
         if name == "first":
             out["first_answer_from_process_start_s"] = round(t_done - T_START, 2)
     print(json.dumps(out))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 

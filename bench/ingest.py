@@ -1,6 +1,6 @@
 """Ingest throughput: Grounded's ingest against the textbook LangChain pipeline, same run.
 
-    .venv/bin/python bench/ingest.py [--docs N] [--corpus ../shared/datasets/nfcorpus]
+    .venv/bin/python bench/ingest.py [--docs N] [--corpus ../shared/datasets/nfcorpus] [--json FILE]
 
 Both index the same .txt files (exported from a BEIR corpus) with the same MiniLM model:
 
@@ -14,7 +14,8 @@ Both index the same .txt files (exported from a BEIR corpus) with the same MiniL
 
 Prints one JSON object: chunks, seconds and chunks/s for each side pooled over ``--rounds``
 rounds run in ABBA order, the pooled ratio and each round's ratio (each round's figures also go
-to stderr as they come). Model loading is excluded from both timings.
+to stderr as they come), and writes it to ``--json`` too (``make bench-ingest``:
+results/bench-ingest.json). Model loading is excluded from both timings.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def main() -> int:
         "this shared VM's speed drifts by tens of percent within minutes, so one pair can be off "
         "either way (measured: 1.83x and 2.68x in two back-to-back single-pair runs).",
     )
+    p.add_argument("--json", type=Path, help="also write the JSON object to this file")
     args = p.parse_args()
     from rag.eval.datasets import datasets_dir
 
@@ -137,20 +139,19 @@ def main() -> int:
     ours, base = runs["grounded"], runs["baseline"]
     ours_all, base_all = pooled(ours), pooled(base)
     ratios = [o["chunks_per_s"] / b["chunks_per_s"] for o, b in zip(ours, base, strict=True)]
-    print(
-        json.dumps(
-            {
-                "files": len(files),
-                "corpus": str(corpus),
-                "rounds": args.rounds,
-                "baseline_langchain": base_all,
-                "grounded": {**ours_all, "bf16": bool(ours[0]["bf16"])},
-                "speedup": round(ours_all["chunks_per_s"] / base_all["chunks_per_s"], 2),
-                "speedup_per_round": [round(r, 2) for r in ratios],
-                "cpu_count": os.cpu_count(),
-            }
-        )
-    )
+    out = {
+        "files": len(files),
+        "corpus": str(corpus),
+        "rounds": args.rounds,
+        "baseline_langchain": base_all,
+        "grounded": {**ours_all, "bf16": bool(ours[0]["bf16"])},
+        "speedup": round(ours_all["chunks_per_s"] / base_all["chunks_per_s"], 2),
+        "speedup_per_round": [round(r, 2) for r in ratios],
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(out))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 

@@ -2,7 +2,7 @@
 index, and through the BM25 rebuilds that every ingest and delete starts (target: <= 2 GiB, docs/performance.md).
 
     .venv/bin/python bench/memory.py [--home DIR] [--chunks 100000] [--questions 5]
-                                     [--vectors random|minilm]
+                                     [--vectors random|minilm] [--json FILE]
 
 1. **Index** (written once under ``DIR``, kept, resumable): the ``bench/scale.py`` corpus (real
    NFCorpus and SQuAD text plus synthetic documents), parsed, chunked and tokenised for BM25
@@ -24,7 +24,8 @@ index, and through the BM25 rebuilds that every ingest and delete starts (target
    CSC builder (which ``rag.sparse.csc_by_column`` replaced) and with ours, twice each; the
    transient (peak over the RSS it started from) of each.
 
-Prints one JSON object (figures in GiB) and writes it to ``DIR/memory.json``.
+Prints one JSON object (figures in GiB) and writes it to ``DIR/memory.json`` and to ``--json``
+(``make bench-memory``: results/bench-memory.json).
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ def main() -> int:
     p.add_argument("--chunks", type=int, default=100_000)
     p.add_argument("--questions", type=int, default=5)
     p.add_argument("--vectors", choices=("random", "minilm"), default="random")
+    p.add_argument("--json", type=Path, help="also write the JSON object to this file")
     p.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)  # the fresh process
     args = p.parse_args()
     if args.measure_only:
@@ -209,6 +211,8 @@ def main() -> int:
         "vectors": args.vectors,
     }
     (args.home / "memory.json").write_text(json.dumps(out, indent=1) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out))
     return 0
 

@@ -2,12 +2,13 @@
 ~10k chunks of NFCorpus, through the app's own index (Chroma + BM25) and models.
 
     .venv/bin/python bench/retrieval.py [--beir ../shared/datasets/nfcorpus] [--queries 100]
-                                        [--sizes 300,0] [--rerank-top-n 30]
+                                        [--sizes 300,0] [--rerank-top-n 30] [--json FILE]
 
 ``--sizes`` are corpus sizes in documents (0 = the whole corpus: 3,633 documents, ~12k chunks;
 300 documents give ~1k chunks). Each size is a fresh temporary index. The target on the 2-core
 dev machine: retrieve + rerank top-30 p50 <= 300 ms at 10k chunks. The baseline printed beside
-it is dense retrieval alone, measured in the same run on the same queries.
+it is dense retrieval alone, measured in the same run on the same queries. ``--json`` writes
+the figures to a file (``make bench-retrieval``: results/bench-retrieval.json).
 """
 
 from __future__ import annotations

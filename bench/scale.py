@@ -2,7 +2,7 @@
 each step, resumable after an interruption.
 
     .venv/bin/python bench/scale.py --home DIR [--chunks 100000] [--slice 10000] [--queries 50]
-                                    [--reference-home DIR2]
+                                    [--reference-home DIR2] [--json FILE]
 
 The corpus is real plus synthetic text, written once under ``DIR/corpus`` (deterministic):
 
@@ -24,6 +24,8 @@ one process: the query p50 ratio is read from that, not from figures taken hours
 Progress is appended to ``DIR/scale.json`` after every slice. Run it again after an
 interruption (Ctrl-C, kill -9, power loss) and it goes on: finished slices are skipped, and in
 the interrupted slice the files already indexed come back "unchanged" (nothing re-embedded).
+``--json`` writes the whole run (every slice, the same-process comparison, the summary) to one
+file (``make bench-scale``: results/bench-scale.json).
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def main() -> int:
     p.add_argument("--reference-home", type=Path, default=None,
                    help="a small index to compare query latency with, in the same process (built from "
                         "the real files of slice 0 when empty)")  # fmt: skip
+    p.add_argument("--json", type=Path, help="also write every slice, the comparison and the summary here")
     args = p.parse_args()
     import psutil
 
@@ -207,6 +210,7 @@ def main() -> int:
         print(f"slice {i}: {embedded:,} chunks in {seconds:.0f} s = {row['chunks_per_s']} chunks/s; index "
               f"{stats['chunks']:,} chunks; query p50 {q['p50']} ms p95 {q['p95']} ms; "
               f"unchanged {unchanged}, failed {len(failed)}", flush=True)  # fmt: skip
+    compare: dict[str, Any] | None = None
     if args.reference_home:
         # Query latency at both sizes in one process, interleaved query by query, so machine noise
         # and process state (caches, background threads) hit both alike.
@@ -237,6 +241,9 @@ def main() -> int:
         "query_p50_ratio": round(last["query"]["stages"]["total"]["p50"] / first["query"]["stages"]["total"]["p50"], 2),
     }
     print(json.dumps(summary))
+    if args.json:
+        run = {"slices": log, "same_process_comparison": compare, "summary": summary}
+        args.json.write_text(json.dumps(run, indent=1) + "\n")
     return 0
 
 

@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rag.config import get_settings
     from rag.models import ModelNotFound
-    from rag.services import Services
-    from rag.store import StoreUnavailable
+    from rag.services import Services, StoreUnavailable
 
     t_start = time.perf_counter()
     try:
@@ -62,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         bar.refresh()
 
     skipped: list[Path] = []
-    results = services.indexer.ingest_paths(args.paths, progress, skipped)
+    results = services.ingest(args.paths, progress, skipped)
     bar.close()
-    services.sparse.wait_refreshed()  # the BM25 snapshot is saved before we exit: the app loads it
+    services.wait_refreshed()  # the BM25 snapshot is saved before we exit: the app loads it
     seconds = time.perf_counter() - t0
     for r in results:
         if r.status == "indexed":

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ingest.disk import disk_full_reason, is_disk_full
-from rag.interfaces import Vectors
-from rag.store import ChromaStore
+from rag.interfaces import Collection, Vectors
 from rag.types import Chunk, FileResult, IndexedDocument, LoadedDocument
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ class Prepared:
     doc: LoadedDocument | None
     chunks: list[Chunk]
     error: FileResult | None
-    tokens: dict[str, str] | None = None  # chunk id -> BM25 tokens (rag.sparse), space-separated
+    tokens: dict[str, str] | None = None  # chunk id -> BM25 tokens (Indexer.tokenize), space-separated
     sha: str = ""
 
 
@@ -112,7 +111,7 @@ def _failed(ix: Indexer, name: str, step: str, e: BaseException, disk_full: bool
     return FileResult(name, "failed", reason=f"{name}: indexing failed{where} ({type(e).__name__}: {e}).")
 
 
-def _plan(ix: Indexer, ready: Sequence[Prepared], store: ChromaStore) -> tuple[dict[str, FileResult], list[_Plan]]:
+def _plan(ix: Indexer, ready: Sequence[Prepared], store: Collection) -> tuple[dict[str, FileResult], list[_Plan]]:
     """-> (results of the files already indexed as they are, plans for the others)."""
     looked = []
     for prep in ready:
@@ -160,7 +159,7 @@ def _commit_group(ix: Indexer, group: Sequence[Prepared]) -> list[FileResult]:
 
 
 def _write(
-    ix: Indexer, store: ChromaStore, plans: Sequence[_Plan], vectors: dict[str, Vectors]
+    ix: Indexer, store: Collection, plans: Sequence[_Plan], vectors: dict[str, Vectors]
 ) -> dict[str, FileResult]:
     """Under the write lock: stored copies, Chroma, then the registry switch, then clean-up."""
     new = [c for plan in plans for c in plan.new]

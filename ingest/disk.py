@@ -1,5 +1,6 @@
-"""Disk space and file writes on the write side: the free-space check before a re-index,
-atomic writes that leave no temporary file behind, and plain messages for a full disk."""
+"""Disk space and files on the write side: the folders walked for files to index, the
+free-space check before a re-index, atomic writes that leave no temporary file behind, and
+plain messages for a full disk."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import errno
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ingest.loaders import SUPPORTED_SUFFIXES
 
 # Head-room a re-index needs beyond the vectors themselves: the registry's write-ahead log for
 # the switch-over transaction, the new BM25 snapshot and the HNSW files growing in steps. A few
@@ -107,3 +111,23 @@ def write_atomic(dest: Path, data: bytes) -> None:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def iter_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> Iterator[tuple[Path, bool]]:
+    """Expand files and folders (recursively, sorted, hidden entries skipped).
+
+    Yields ``(path, explicit)``: explicit files are reported even when unsupported;
+    unsupported files found inside folders are passed over (and appended to ``skipped``).
+    """
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if not f.is_file() or any(part.startswith(".") for part in rel.parts):
+                    continue
+                if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                    yield f, False
+                elif skipped is not None:
+                    skipped.append(f)
+        else:
+            yield p, True

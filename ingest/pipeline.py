@@ -17,24 +17,22 @@ import fcntl
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ingest.chunking import chunk_document, doc_id_for, make_splitter
 from ingest.commit import Prepared, commit
-from ingest.disk import write_atomic
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, check_size, load_bytes, load_path
-from ingest.records import ACTIVE_KEY, EMBEDDER_KEY, ReindexReport, sha256_bytes, sparse_tokens
+from ingest.disk import iter_files, write_atomic
+from ingest.loaders import LoadError, check_size, load_bytes, load_path
+from ingest.records import ACTIVE_KEY, COLLECTION_PREFIX, EMBEDDER_KEY, generation_name, sha256_bytes, sparse_tokens
 from ingest.registry import Registry
 from rag.config import Settings
-from rag.interfaces import Embedder
-from rag.store import COLLECTION_PREFIX, ChromaCatalog, ChromaStore, CollectionGone, generation_name
-from rag.types import Chunk, FileResult
+from rag.interfaces import Catalog, Collection, CollectionGone, Embedder, Progress, SparseRefresher, SparseTokenizer
+from rag.types import Chunk, FileResult, ReindexReport
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]  # (done, total, message)
 __all__ = [
     "ACTIVE_KEY",
     "EMBEDDER_KEY",
@@ -48,38 +46,29 @@ __all__ = [
 ]
 
 
-def iter_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> Iterator[tuple[Path, bool]]:
-    """Expand files and folders (recursively, sorted, hidden entries skipped).
-
-    Yields ``(path, explicit)``: explicit files are reported even when unsupported;
-    unsupported files found inside folders are passed over (and appended to ``skipped``).
-    """
-    for p in paths:
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if not f.is_file() or any(part.startswith(".") for part in rel.parts):
-                    continue
-                if f.suffix.lower() in SUPPORTED_SUFFIXES:
-                    yield f, False
-                elif skipped is not None:
-                    skipped.append(f)
-        else:
-            yield p, True
-
-
 class Indexer:
-    """Owns the write side of the index: ingest, delete, re-index, reconcile."""
+    """Owns the write side of the index: ingest, delete, re-index, reconcile.
 
-    def __init__(self, settings: Settings, embedder: Embedder, catalog: ChromaCatalog, registry: Registry) -> None:
+    ``tokenize`` gives the BM25 tokens stored with each chunk; ``sparse`` is told after each change
+    to the index (an ingest call, a delete, a re-index), to rebuild BM25 in the background, off
+    the next question's path. rag.services passes the concrete ones."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        catalog: Catalog,
+        registry: Registry,
+        tokenize: SparseTokenizer,
+        sparse: SparseRefresher | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.catalog = catalog
         self.registry = registry
+        self.tokenize = tokenize
+        self.sparse = sparse
         self.splitter = make_splitter(embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens)
-        # Called after each change to the index (an ingest call, a delete, a re-index): Services
-        # uses it to rebuild BM25 in the background, off the next question's path.
-        self.on_change: Callable[[], None] | None = None
         settings.files_dir.mkdir(parents=True, exist_ok=True)
         if self.registry.get_meta(ACTIVE_KEY) is None:
             self.registry.set_meta(ACTIVE_KEY, generation_name(1))
@@ -100,15 +89,15 @@ class Indexer:
         self.catalog.seen_version = version  # our own write is already visible to our client
 
     def _changed(self) -> None:
-        if self.on_change is not None:  # cheap when nothing changed: BM25 is keyed by the registry version
-            self.on_change()
+        if self.sparse is not None:  # cheap when nothing changed: BM25 is keyed by the registry version
+            self.sparse.refresh_soon()
 
-    def active_store(self) -> ChromaStore:
+    def active_store(self) -> Collection:
         """The live collection, for writers (created if it does not exist yet)."""
         self._sync()
         return self.catalog.open(self.registry.get_meta(ACTIVE_KEY) or generation_name(1))
 
-    def reader_store(self) -> ChromaStore:
+    def reader_store(self) -> Collection:
         """The live collection, for queries: never creates; raises CollectionGone mid-switch."""
         self._sync()
         name = self.registry.get_meta(ACTIVE_KEY) or generation_name(1)
@@ -210,7 +199,7 @@ class Indexer:
                 check_size(len(raw), self.settings.max_file_bytes, name)
                 doc = load_bytes(raw, name)
             chunks = chunk_document(doc, self.splitter, doc_id_for(name))
-            tokens = sparse_tokens(chunks)
+            tokens = sparse_tokens(chunks, self.tokenize)
         except LoadError as e:
             return Prepared(name, b"", None, [], FileResult(name, "failed", reason=str(e)))
         except Exception as e:  # never let one file stop the batch
@@ -310,5 +299,5 @@ class Indexer:
         return len(listed) - len(self.active_store().existing_ids(sorted(listed)))
 
 
-def chunks_of(store: ChromaStore, registry: Registry, doc_id: str) -> list[Chunk]:
+def chunks_of(store: Collection, registry: Registry, doc_id: str) -> list[Chunk]:
     return sorted(store.get(sorted(registry.chunk_ids(doc_id))), key=lambda c: c.start)

@@ -22,12 +22,12 @@ import numpy as np
 from ingest.chunking import chunk_document
 from ingest.disk import NotEnoughSpace, check_reindex_space, is_disk_full
 from ingest.loaders import LoadError, load_bytes
-from ingest.records import ACTIVE_KEY, EMBEDDER_KEY, ReindexReport, sparse_tokens
-from rag.store import ChromaStore, generation_name, generation_number
-from rag.types import Chunk, FileResult, IndexedDocument
+from ingest.records import ACTIVE_KEY, EMBEDDER_KEY, generation_name, generation_number, sparse_tokens
+from rag.interfaces import Collection, Progress
+from rag.types import Chunk, FileResult, IndexedDocument, ReindexReport
 
 if TYPE_CHECKING:
-    from ingest.pipeline import Indexer, Progress
+    from ingest.pipeline import Indexer
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _drop_quietly(ix: Indexer, name: str) -> None:
 
 
 def _build(
-    ix: Indexer, docs: list[IndexedDocument], old: ChromaStore, new: ChromaStore, progress: Progress | None
+    ix: Indexer, docs: list[IndexedDocument], old: Collection, new: Collection, progress: Progress | None
 ) -> _Build:
     same_model = ix.registry.get_meta(EMBEDDER_KEY) == ix.embedder.name
     out = _Build()
@@ -102,7 +102,7 @@ def _build(
             kept = _keep_unreadable(ix, d, old, new, same_model, e, out)
             batch.extend(kept)
         else:
-            out.tokens.update(sparse_tokens(chunks))
+            out.tokens.update(sparse_tokens(chunks, ix.tokenize))
             batch.extend(chunks)
             out.items.append((IndexedDocument(**{**d.__dict__, "chunks": len(chunks)}), [c.id for c in chunks]))
             out.chunks += len(chunks)
@@ -113,7 +113,7 @@ def _build(
 
 
 def _keep_unreadable(
-    ix: Indexer, d: IndexedDocument, old: ChromaStore, new: ChromaStore, same_model: bool, e: Exception, out: _Build
+    ix: Indexer, d: IndexedDocument, old: Collection, new: Collection, same_model: bool, e: Exception, out: _Build
 ) -> list[Chunk]:
     """Keep the passages of a document whose stored copy cannot be read. -> the chunks still to
     embed (none when their vectors could be copied)."""
@@ -134,14 +134,14 @@ def _keep_unreadable(
         to_embed = kept
     if len(kept) < len(listed):
         reason += f" {len(listed) - len(kept)} passage(s) were missing from the index and are gone."
-    out.tokens.update(sparse_tokens(kept))
+    out.tokens.update(sparse_tokens(kept, ix.tokenize))
     out.items.append((IndexedDocument(**{**d.__dict__, "chunks": len(kept)}), [c.id for c in kept]))
     out.failed.append(FileResult(d.source, "failed", chunks=len(kept), reason=reason))
     out.chunks += len(kept)
     return to_embed
 
 
-def _copy_vectors(src: ChromaStore, dst: ChromaStore, chunks: list[Chunk]) -> None:
+def _copy_vectors(src: Collection, dst: Collection, chunks: list[Chunk]) -> None:
     vectors = src.vectors([c.id for c in chunks])
     if len(vectors) != len(chunks):  # a passage vanished between the two reads
         have = src.existing_ids([c.id for c in chunks])

@@ -19,11 +19,10 @@ def _ask(question: str, as_json: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    pipeline = services.pipeline
     if as_json:
-        print(json.dumps(pipeline.ask(question).to_json(), ensure_ascii=False))
+        print(json.dumps(services.ask(question).to_json(), ensure_ascii=False))
         return 0
-    stream = pipeline.stream(question)
+    stream = services.ask_stream(question)
     for piece in stream:  # raw text as it is generated
         print(piece, end="", flush=True)
     print()
@@ -36,12 +35,8 @@ def _ask(question: str, as_json: bool) -> int:
         print(f"  [{c.n}] {Path(c.chunk.source).name}{page}: \u201c{' '.join(c.chunk.text[s:e].split())}\u201d")
     for sentence in answer.unsupported:
         print(f"  removed, no source supports it: {sentence}")
-    if answer.unconfirmed:
-        first, second = answer.unconfirmed
-        print(f"  two readings disagreed: {first!r}, then with the sources reversed {second!r}")
     t = answer.timings_ms
-    again = f", {t['second_reading']:.0f} ms second reading" if "second_reading" in t else ""
-    print(f"({t.get('retrieve', 0):.0f} ms retrieve, {t.get('generate', 0):.0f} ms generate{again})")
+    print(f"({t.get('retrieve', 0):.0f} ms retrieve, {t.get('generate', 0):.0f} ms generate)")
     return 0
 
 
@@ -51,7 +46,7 @@ def _warmup() -> int:
     import time
 
     # The first run joins the packaged generator's parts and converts it (minutes): show the
-    # app's own progress lines (rag.llm_packages, rag.generate), not third-party INFO chatter.
+    # app's own progress lines (rag.llm_packages, rag.llm_load), not third-party INFO chatter.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("rag").setLevel(logging.INFO)
 
@@ -76,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     sub.add_parser("warmup", help="load the models once (converts the packaged generator to the cache)")
     args = parser.parse_args(argv)
-    from rag.generate import GeneratorUnavailable
+    from rag.llm_openai import GeneratorUnavailable
     from rag.models import ModelNotFound
     from rag.store import StoreUnavailable
 

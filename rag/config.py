@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         "hits widen the question (BM25 gets their heaviest terms, dense search a query vector moved toward "
         "them) and both lists are fetched and fused again; 0 turns it off. Costs one more Chroma query and "
         "BM25 pass (~30 ms). With 3, NFCorpus dev hybrid nDCG@10 rose from 0.327 to 0.347, test from "
-        "0.352 to 0.370 (docs/retrieval.md).",
+        "0.352 to 0.370 (docs/decisions/bench-feedback-grid.md).",
     )
     feedback_terms: int = Field(
         default=10, ge=0, description="Expansion terms taken from the feedback hits for the BM25 pass."
@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         ge=0,
         description="Weight of the first-stage dense and BM25 lists in the final fusion, relative to the "
         "feedback lists. Keeping them guards exact-match questions, whose one right passage feedback can push "
-        "down: on SQuAD, 0 cost 9 points of hybrid recall@1, 0.5 under one (docs/retrieval.md).",
+        "down: on SQuAD, 0 cost 9 points of hybrid recall@1, 0.5 under one (docs/decisions/bench-feedback-grid.md).",
     )
     min_relevance: float = Field(
         default=0.25,
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         "models/reranker/), a local folder or a Hugging Face cross-encoder id, or 'none' to skip this "
         "stage (saves 0.4-0.8 s per question on 2 CPU cores). With the shipped model, "
         "RAG_RERANK_KEEP_FIRST_STAGE=1 and the feedback pass, NFCorpus test nDCG@10 is 0.376 against 0.370 "
-        "for hybrid alone (docs/retrieval.md).",
+        "for hybrid alone (docs/quality.md).",
     )
     rerank_top_n: int = Field(
         default=30, ge=1, description="How many fused candidates the cross-encoder re-scores (cost grows linearly)."
@@ -199,15 +199,6 @@ class Settings(BaseSettings):
         "value puts every pair in one pass. Same scores either way; 30 NFCorpus pairs on 2 CPU cores "
         "(fp32): p50 820-970 ms in one pass, 610-650 ms split (docs/performance.md). CPU only: "
         "on a GPU all pairs go in one pass.",
-    )
-    source_margin: float = Field(
-        default=0.0,
-        ge=0,
-        description="With a reranker: of the top_k sources, the generator gets the first and every "
-        "other whose cross-encoder score is within this margin of the best one's (0 keeps all top_k). "
-        "A shorter prompt answers sooner, but the passage holding the answer is cut more often: with the "
-        "shipped Qwen adapter every top_k source is worth its prefill time (docs/answers.md). The scale "
-        "is the cross-encoder's output: 0..1 for the shipped one.",
     )
     rerank_keep_first_stage: float = Field(
         default=1.0,
@@ -257,16 +248,8 @@ class Settings(BaseSettings):
         description="The local model may refuse (start the abstention phrase) only when it gives the phrase's "
         "first token at least this probability; below it, it must write its best answer, which the citation "
         "check then verifies. 0 lets greedy decoding decide. On the SQuAD dev articles with the shipped adapter "
-        "(docs/answers.md): 0 refused 31% of answerable questions, 0.9 refused 2% but answered 20% of those "
-        "about articles not indexed. Not applied with RAG_LLM_BACKEND=openai.",
-    )
-    second_reading: bool = Field(
-        default=False,
-        description="When the generator answers from two or more sources, ask it again with the "
-        "sources in reverse order and keep the answer only if both readings agree; otherwise abstain and "
-        "show both drafts. Costs one more generation (~1.1 s) per such answer. With the shipped Qwen "
-        "adapter it refused 6% of answerable questions (mostly wrong answers) and none of those about "
-        "articles not indexed (docs/answers.md), so it is off by default.",
+        "(docs/decisions/abstention-gate.md): 0 refused 31% of answerable questions, 0.9 refused 2% "
+        "but answered 20% of those about articles not indexed. Not applied with RAG_LLM_BACKEND=openai.",
     )
     max_source_chars: int = Field(
         default=1200, ge=100, description="Each source passage is cut to this length in the prompt."

@@ -11,7 +11,7 @@ The top few fused hits are usually on topic, so a second pass can borrow from th
   of the hits' embeddings.
 
 Both are pure functions here; :class:`rag.retrieve.HybridRetriever` runs the second pass. Chosen
-and measured on NFCorpus dev, then test once (docs/retrieval.md).
+and measured on NFCorpus dev, then test once (docs/decisions/bench-feedback-grid.md).
 """
 
 from __future__ import annotations

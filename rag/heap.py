@@ -8,17 +8,15 @@ hot path (the next allocations fault the pages in again).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
+from rag.internals import malloc_trim
 
 
 def trim_heap() -> None:
     """Give the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
 
-    Measured (sessions 14 and 16): a BM25 rebuild over 104k synthetic chunks left 0.21 GiB over
+    Measured (docs/performance.md): a BM25 rebuild over 104k synthetic chunks left 0.21 GiB over
     the RSS before it, 0.11 once trimmed; loading the generator left 0.01-0.34 GiB of freed
     memory behind (RSS 1.37-1.69 GiB untrimmed, 1.36 trimmed), by chance of how its loading
     threads' allocations fell into arenas.
     """
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: a libc without it
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    malloc_trim()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -11,6 +11,12 @@ import numpy.typing as npt
 from rag.types import Chunk, ScoredChunk
 
 Vectors = npt.NDArray[np.float32]  # shape (n, dim), rows L2-normalised
+Progress = Callable[[int, int, str], None]  # (done, total, message) of a long write
+SparseTokenizer = Callable[[str], str]  # a text -> its BM25 tokens, space-separated as stored
+
+
+class CollectionGone(LookupError):
+    """The collection was dropped (a re-index switched to a newer one): re-read the active name."""
 
 
 @runtime_checkable
@@ -44,6 +50,43 @@ class VectorStore(Protocol):
     def get(self, ids: Sequence[str]) -> list[Chunk]: ...
 
     def count(self) -> int: ...
+
+
+@runtime_checkable
+class Collection(VectorStore, Protocol):
+    """One named collection of a :class:`Catalog`: a generation of the index."""
+
+    name: str
+
+    def all_ids(self) -> set[str]: ...
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    """Opens, creates and drops named collections (rag.store.ChromaCatalog); what the write side
+    (ingest.pipeline.Indexer) needs of the vector database."""
+
+    server: bool  # the collections live on a server's disk, not under RAG_HOME
+    seen_version: str | None  # the registry version this client is known to reflect
+
+    def open(self, name: str, create: bool = True) -> Collection:
+        """``create=False``: raise :class:`CollectionGone` instead of creating it."""
+        ...
+
+    def names(self) -> list[str]: ...
+
+    def drop(self, name: str) -> None: ...
+
+    def reload(self) -> None:
+        """Make writes by other processes visible."""
+        ...
+
+
+@runtime_checkable
+class SparseRefresher(Protocol):
+    """The keyword (BM25) index, told that the index changed (rag.sparse.SparseSearcher)."""
+
+    def refresh_soon(self) -> None: ...
 
 
 @runtime_checkable

@@ -18,11 +18,13 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
-from ingest.names import safe_filename
-from ingest.pipeline import Indexer, Progress, ReindexReport
-from rag.types import FileResult
+from rag.interfaces import Progress
+from rag.types import ReindexReport, UploadReport
+
+if TYPE_CHECKING:
+    from rag.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -227,43 +229,19 @@ def runner_for(owner: object) -> JobRunner:
         return runner
 
 
-# --- the app's write jobs ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class UploadReport:
-    """One result per uploaded file (``replaced``: a new version of a document of that name)."""
-
-    results: tuple[FileResult, ...]
-
-    @staticmethod
-    def is_new_version(result: FileResult) -> bool:
-        return result.replaced
-
-
+# --- the app's write jobs: Services methods run on the worker ---------------------------------
 REINDEX: JobKind[ReindexReport] = JobKind("reindex", "re-index", exclusive=True)
 UPLOAD: JobKind[UploadReport] = JobKind("upload", "upload")
 
 
-def ingest_uploads(
-    indexer: Indexer, files: Sequence[tuple[str, bytes]], progress: Progress | None = None
-) -> UploadReport:
-    """Index uploaded ``(file name, bytes)`` pairs under sanitised names, one result per file."""
-    results: list[FileResult] = []
-    for i, (name, data) in enumerate(files):
-        safe = safe_filename(name)
-        if progress:
-            progress(i, len(files), safe)
-        results.append(indexer.ingest_bytes(data, safe))
-    if progress:
-        progress(len(files), len(files), "done")
-    return UploadReport(tuple(results))
-
-
-def start_upload(runner: JobRunner, indexer: Indexer, files: Sequence[tuple[str, bytes]]) -> Job[UploadReport]:
-    """Queue the indexing of uploaded files; it runs after any write already queued."""
+def start_upload(runner: JobRunner, services: Services, files: Sequence[tuple[str, bytes]]) -> Job[UploadReport]:
+    """Queue the indexing of uploaded ``(file name, bytes)`` pairs (:meth:`Services.upload`); it
+    runs after any write already queued."""
     batch = list(files)
-    return runner.submit(UPLOAD, lambda progress: ingest_uploads(indexer, batch, progress))
+    return runner.submit(UPLOAD, lambda progress: services.upload(batch, progress))
 
 
-def start_reindex(runner: JobRunner, indexer: Indexer) -> Job[ReindexReport]:
-    """Queue a re-index; raises :class:`JobBusy` while another one is queued or running."""
-    return runner.submit(REINDEX, lambda progress: indexer.reindex(progress=progress))
+def start_reindex(runner: JobRunner, services: Services) -> Job[ReindexReport]:
+    """Queue a re-index (:meth:`Services.reindex`); raises :class:`JobBusy` while another one is
+    queued or running."""
+    return runner.submit(REINDEX, lambda progress: services.reindex(progress))

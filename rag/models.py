@@ -229,14 +229,11 @@ def pad_batches_for_cpu_attention(model: Any, device: str, multiple: int = 16) -
     Padding is masked out, so the outputs do not change. A no-op on GPU, or for a model whose
     first module takes no tokenizer settings. Returns the multiple batches are now padded to
     (1 when nothing changed)."""
-    first: Any = model[0] if len(model) else None
-    processing = getattr(first, "processing_kwargs", None)
-    if device == "cpu" and isinstance(processing, dict):
-        text_kwargs = dict(processing.get("text", {}))
-        text_kwargs.setdefault("pad_to_multiple_of", multiple)
-        first.processing_kwargs = {**processing, "text": text_kwargs}
-        return int(text_kwargs["pad_to_multiple_of"] or 1)
-    return 1
+    if device != "cpu":
+        return 1
+    from rag.internals import pad_text_to_multiple
+
+    return pad_text_to_multiple(model, multiple) or 1
 
 
 def in_passing_thread(fn: Callable[[], T]) -> T:

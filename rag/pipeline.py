@@ -2,8 +2,7 @@
 
 question -> retrieve (dense + BM25, fused) -> (nothing relevant? abstain) -> rerank top-N
          -> prompt -> generate (streamed)
-         -> clean markers -> attribute unmarked claims -> cite
-         -> (two or more sources) read again in reverse order; disagree? abstain -> Answer
+         -> clean markers -> attribute unmarked claims -> cite -> Answer
 """
 
 from __future__ import annotations
@@ -16,10 +15,9 @@ from typing import Protocol
 
 from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
 from rag.config import Settings
-from rag.confirm import readings_agree
 from rag.interfaces import Generator, PreparesPrompts, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
-from rag.rerank import close_to_best, rerank_scored
+from rag.rerank import rerank_scored
 from rag.types import Answer, Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -34,10 +32,6 @@ class Retriever(Protocol):
     def retrieve(
         self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]: ...
-
-
-def _cited_ids(answer: Answer) -> set[str]:
-    return {c.chunk.id for c in answer.citations}
 
 
 def _ms(t0: float) -> float:
@@ -108,8 +102,7 @@ class RagPipeline:
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]:
         """Evidence for ``question``: the top-k chunks, best first. With a reranker they are
-        re-ordered, those under its relevance floor dropped, and only the first and those scoring
-        within ``source_margin`` of the best stay."""
+        re-ordered and those under its relevance floor dropped."""
         hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids, timings)
         if self.reranker is not None and hits:
             t0 = time.perf_counter()
@@ -118,8 +111,7 @@ class RagPipeline:
             if timings is not None:
                 timings["rerank"] = _ms(t0)
             floor = getattr(self.reranker, "floor", float("-inf"))
-            relevant = [h for h in hits[: s.top_k] if scores.get(h.chunk.id, float("-inf")) >= floor]
-            return close_to_best(relevant, scores, s.source_margin)
+            return [h for h in hits[: s.top_k] if scores.get(h.chunk.id, float("-inf")) >= floor]
         return hits[: self.settings.top_k]
 
     def stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:
@@ -165,28 +157,7 @@ class RagPipeline:
             pieces.append(piece)
             yield piece
         timings["generate"] = _ms(t1)
-        first = self.finish(question, "".join(pieces), scored, timings)
-        out.answer = self.confirm(first, scored, timings)
-
-    def confirm(self, first: Answer, scored: Sequence[ScoredChunk], timings: dict[str, float] | None = None) -> Answer:
-        """The second reading (``RAG_SECOND_READING``, :mod:`rag.confirm`): ask again with the
-        sources reversed; keep ``first`` only if the two answers agree, else abstain with both
-        drafts in ``unconfirmed``. Skipped for an abstention or a single source."""
-        if not self.settings.second_reading or first.abstained or len(scored) < 2:
-            return first
-        t0 = time.perf_counter()
-        question, again = first.question, list(scored)[::-1]
-        messages = build_messages(question, [s.chunk for s in again], self.template, self.settings.max_source_chars)
-        second = self.finish(question, "".join(self.generator.stream(messages)), again)
-        if timings is not None:
-            timings["second_reading"] = _ms(t0)
-        second_text = "" if second.abstained else second.text
-        if readings_agree(first.text, _cited_ids(first), second_text, _cited_ids(second)):
-            return first
-        return Answer(
-            question, self.template.abstain, True, (), tuple(scored), first.timings_ms, first.unsupported,
-            unconfirmed=(first.text, second.text),
-        )  # fmt: skip
+        out.answer = self.finish(question, "".join(pieces), scored, timings)
 
     def finish(
         self, question: str, raw: str, scored: Sequence[ScoredChunk], timings: dict[str, float] | None = None

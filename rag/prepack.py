@@ -5,7 +5,8 @@ the output, re-lays out the weight for the AMX kernel on every call, and leaves 
 GELU to a separate pass over a (tokens x 1,536) tensor. :class:`PackedLinear` stores the weight
 once in oneDNN's blocked layout (``mkldnn._reorder_linear_weight``, what Inductor's ``freezing``
 does) and calls ``mkldnn._linear_pointwise``, with the BERT feed-forward's exact GELU fused into
-the product. Measured on this 2-core CPU (AVX512-BF16/AMX), MiniLM-L6, interleaved in one process:
+the product (torch internals, reached through :mod:`rag.internals`). Measured on this 2-core
+CPU (AVX512-BF16/AMX), MiniLM-L6, interleaved in one process:
 
 - one (30 x 160)-token reranker forward pass: ``addmm`` 292 ms + ``gelu`` 57 ms + bias copies
   40 ms (495 ms in all) became ``_linear_pointwise`` 219 ms (372 ms in all);
@@ -20,11 +21,16 @@ inference copies only (``RAG_CPU_PREPACK``), never to a model being trained.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
+from rag.internals import (
+    bert_ffn_gelu,
+    drop_bert_ffn_activation,
+    onednn_bf16_supported,
+    onednn_linear,
+    onednn_pack_weight,
+)
 from rag.quantize import replace_linears
 
 # Rows (tokens) the packed layout is chosen for: a typical encode batch (32 x ~150 tokens).
@@ -46,14 +52,13 @@ class PackedLinear(nn.Module):
         self.dtype = weight.dtype
         # Plain attributes, not buffers: a later ``model.to(dtype)`` would convert the blocked
         # layout element by element into a layout oneDNN does not expect for the new dtype.
-        self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, PACK_ROWS_HINT)
+        self.packed_weight = onednn_pack_weight(weight, PACK_ROWS_HINT)
         self.bias = None if linear.bias is None else linear.bias.detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != self.dtype:  # same contract as nn.Linear: inputs in the weight's dtype
             x = x.to(self.dtype)
-        # "none" as the algorithm means the exact (erf) GELU, which BERT's GELUActivation uses.
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, self.activation, [], "none")
+        return onednn_linear(x, self.packed_weight, self.bias, self.activation)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
@@ -63,18 +68,7 @@ def prepack_available(device: str, bf16: bool) -> bool:
     """Only where it was measured to pay: CPU, bf16 weights, a torch built with oneDNN bf16."""
     if device != "cpu" or not bf16 or not torch.backends.mkldnn.is_available():
         return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _exact_gelu(module: Any) -> bool:
-    # transformers' GELUActivation wraps torch's exact gelu (unless built with use_gelu_python);
-    # a bare nn.GELU() with approximate="none" is the same function.
-    if isinstance(module, nn.GELU):
-        return module.approximate == "none"
-    return getattr(module, "act", None) is torch.nn.functional.gelu
+    return onednn_bf16_supported()
 
 
 def prepack_linears(model: nn.Module) -> int:
@@ -94,8 +88,8 @@ def prepack_linears(model: nn.Module) -> int:
     """
 
     def build(parent: nn.Module, name: str, linear: nn.Linear) -> nn.Module:
-        if name == "dense" and _exact_gelu(getattr(parent, "intermediate_act_fn", None)):
-            parent.intermediate_act_fn = nn.Identity()
+        if bert_ffn_gelu(parent, name):
+            drop_bert_ffn_activation(parent)
             return PackedLinear(linear, "gelu")
         return PackedLinear(linear)
 

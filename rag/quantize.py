@@ -4,7 +4,7 @@ Decoding one token at a time is a matrix-*vector* product per layer, so its spee
 fast the weights stream from memory, and torch's bf16 kernel for one row is slow (measured here:
 a 1x576 @ 576x1536 bf16 product took 109 us, fp32 53 us, int8 weights 52 us; the 49,152-row
 output layer 5.4 ms, 5.1 ms and 1.4 ms). :class:`Int8DecodeLinear` keeps a per-row int8 copy of
-each weight for those steps (``torch._weight_int8pack_mm``) and the dense bf16 weight for the
+each weight for those steps (:func:`rag.internals.int8_rows_matmul`) and the dense bf16 weight for the
 prompt's prefill, where the AMX matrix-matrix kernels are fast. Measured on a ~1,000-token prompt:
 bf16 14-16 tokens/s, int8 decode 23-28 tokens/s, the same 48 greedy tokens.
 """
@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from rag.internals import has_int8_rows_matmul, int8_rows_matmul
 
 # Rows (tokens) up to which a call counts as a decoding step; prefill passes hundreds.
 DECODE_ROWS = 8
@@ -54,7 +56,7 @@ class Int8DecodeLinear(nn.Module):
         rows = x.reshape(-1, x.shape[-1])
         if rows.shape[0] > DECODE_ROWS:
             return nn.functional.linear(x, self.weight, self.bias)
-        y = torch._weight_int8pack_mm(rows.to(torch.bfloat16), self.qweight, self.scales).to(x.dtype)
+        y = int8_rows_matmul(rows.to(torch.bfloat16), self.qweight, self.scales).to(x.dtype)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -62,12 +64,12 @@ class Int8DecodeLinear(nn.Module):
 
 def int8_decode_available() -> bool:
     """The kernel exists in this torch build (CPU builds since 2.3)."""
-    if not hasattr(torch, "_weight_int8pack_mm"):
+    if not has_int8_rows_matmul():
         return False
     try:
         x = torch.ones(1, 32, dtype=torch.bfloat16)
         q = torch.ones(8, 32, dtype=torch.int8)
-        torch._weight_int8pack_mm(x, q, torch.ones(8, dtype=torch.bfloat16))
+        int8_rows_matmul(x, q, torch.ones(8, dtype=torch.bfloat16))
     except RuntimeError:
         return False
     return True

@@ -173,24 +173,3 @@ def rerank_scored(
         return [ScoredChunk(head[i].chunk, scores[i]) for i in order] + tail, by_id
     fused = reciprocal_rank_fusion([order, list(range(len(head)))], weights=[1.0, keep_first_stage], k=60.0)
     return [ScoredChunk(head[i].chunk, s) for i, s in fused] + tail, by_id
-
-
-def close_to_best(hits: Sequence[ScoredChunk], scores: dict[str, float], margin: float) -> list[ScoredChunk]:
-    """Keep the first hit and every other whose cross-encoder score is within ``margin`` of the
-    best one's, in order. Hits without a score (not re-scored) count as outside the margin;
-    ``margin`` <= 0 keeps everything.
-
-    >>> from rag.types import Chunk
-    >>> hs = [ScoredChunk(Chunk(i, "d", "s", None, 0, 1, "t"), 0.0) for i in "abc"]
-    >>> [h.chunk.id for h in close_to_best(hs, {"a": 0.95, "b": 0.5, "c": 0.9}, margin=0.1)]
-    ['a', 'c']
-    >>> [h.chunk.id for h in close_to_best(hs, {"a": 0.5, "b": 0.95, "c": 0.9}, margin=0.1)]
-    ['a', 'b', 'c']
-    >>> len(close_to_best(hs, {"a": 0.95, "b": 0.5, "c": 0.2}, margin=0))
-    3
-    """
-    known = [scores[h.chunk.id] for h in hits if h.chunk.id in scores]
-    if margin <= 0 or not known:
-        return list(hits)
-    floor = max(known) - margin
-    return [h for i, h in enumerate(hits) if i == 0 or scores.get(h.chunk.id, float("-inf")) >= floor]

@@ -208,7 +208,7 @@ class HybridRetriever:
 
         Measured with exact search on NFCorpus dev (324 queries): hybrid nDCG@10 0.329 -> 0.348,
         while SQuAD recall@1 of the gold paragraph moved 0.677 -> 0.673 (0.587 with the feedback
-        lists alone; docs/retrieval.md)."""
+        lists alone; docs/decisions/bench-feedback-grid.md)."""
         fused = self.fuse(dense, sparse, k, timings)
         fb = self.feedback
         if fb.chunks <= 0 or not fused:

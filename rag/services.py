@@ -1,7 +1,10 @@
 """Wiring: build each engine once from the settings and hand out the services that use them.
 
-The CLI, the Streamlit app and the tests all go through :class:`Services`; tests pass
-fakes for the engines (see tests/fakes.py).
+The one door: the CLIs (``python -m rag``, ``python -m ingest``), the Streamlit pages and the
+background jobs (rag.jobs) upload, delete, re-index, list, count and ask through the methods of
+:class:`Services`; tests pass fakes for the engines (see tests/fakes.py). This is the only
+module of rag/ that imports ingest/: the write side gets the concrete store and BM25 index from
+here, through the Protocols of rag.interfaces.
 """
 
 from __future__ import annotations
@@ -10,15 +13,20 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.names import safe_filename
 from ingest.pipeline import EMBEDDER_KEY, Indexer
 from ingest.registry import Registry
 from rag.config import Settings
-from rag.interfaces import Embedder, Generator, Reranker, VectorStore
-from rag.pipeline import RagPipeline
+from rag.interfaces import Embedder, Generator, Progress, Reranker, VectorStore
+from rag.pipeline import AnswerStream, RagPipeline
 from rag.retrieve import DenseRetriever, Feedback, HybridRetriever
-from rag.sparse import SparseSearcher
+from rag.sparse import SparseSearcher, tokenize, tokens_to_str
 from rag.store import ChromaCatalog
+from rag.store import StoreUnavailable as StoreUnavailable  # for the CLIs: Services() raises it
+from rag.types import Answer, FileResult, IndexedDocument, ReindexReport, UploadReport
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,15 @@ class IndexStats:
     adapter: str = ""
     # how the local generator decodes (RAG_LLM_COMPILE): "" until it is loaded or for the openai backend
     decoding: str = ""
+
+
+def bm25_tokens(text: str) -> str:
+    """A text's BM25 tokens as the registry stores them (the write side's tokenizer).
+
+    >>> bm25_tokens("Stemming matches plural nouns")
+    'stem match plural noun'
+    """
+    return tokens_to_str(tokenize(text))
 
 
 def decoding_label(generator: object) -> str:
@@ -75,15 +92,15 @@ class Services:
 
             embedder = SentenceTransformerEmbedder(settings)
         self.embedder = embedder
-        self.indexer = Indexer(settings, embedder, self.catalog, self.registry)
+        # BM25 reads chunk texts through the indexer (``_texts``) only when it builds, never here
+        self.sparse = SparseSearcher(
+            self.registry.sparse_rows, self.registry.version, self._texts, snapshot_dir=settings.bm25_dir
+        )
+        self.indexer = Indexer(settings, embedder, self.catalog, self.registry, bm25_tokens, self.sparse)
         self._reconcile_at_start()
         self._generator = generator
         self._gen_lock = threading.Lock()
         self._pipeline: RagPipeline | None = None
-        self.sparse = SparseSearcher(
-            self.registry.sparse_rows, self.registry.version, self._texts, snapshot_dir=settings.bm25_dir
-        )
-        self.indexer.on_change = self.sparse.refresh_soon
         self.retriever = HybridRetriever(
             DenseRetriever(embedder, self._active_store, settings.min_relevance, listed=self.registry.listed_ids),
             self.sparse,
@@ -129,7 +146,7 @@ class Services:
         with self._gen_lock:
             if self._generator is None:
                 if self.settings.llm_backend == "openai":
-                    from rag.generate import OpenAICompatibleGenerator
+                    from rag.llm_openai import OpenAICompatibleGenerator
 
                     self._generator = OpenAICompatibleGenerator(self.settings)
                 else:
@@ -157,8 +174,54 @@ class Services:
             self._pipeline = pipeline
         return self._pipeline
 
+    # --- the one door: what the pages, the jobs and the CLIs do --------------------------------
+    @property
+    def file_types(self) -> tuple[str, ...]:
+        """The suffixes the loaders read (".pdf", ".txt", ...), from the loader table."""
+        return SUPPORTED_SUFFIXES
+
+    def documents(self) -> list[IndexedDocument]:
+        return self.registry.documents()
+
     def document_count(self) -> int:
         return self.registry.stats()["documents"]
+
+    def ingest(
+        self, paths: Sequence[Path], progress: Progress | None = None, skipped: list[Path] | None = None
+    ) -> list[FileResult]:
+        """Index files and folders (the ingest CLI); unsupported files in folders go to ``skipped``."""
+        return self.indexer.ingest_paths(paths, progress, skipped)
+
+    def upload(self, files: Sequence[tuple[str, bytes]], progress: Progress | None = None) -> UploadReport:
+        """Index uploaded ``(file name, bytes)`` pairs under sanitised names, one result per file."""
+        results: list[FileResult] = []
+        for i, (name, data) in enumerate(files):
+            safe = safe_filename(name)
+            if progress:
+                progress(i, len(files), safe)
+            results.append(self.indexer.ingest_bytes(data, safe))
+        if progress:
+            progress(len(files), len(files), "done")
+        return UploadReport(tuple(results))
+
+    def delete(self, doc_id: str) -> bool:
+        """Remove a document; False when it was not indexed (already deleted)."""
+        return self.indexer.delete(doc_id)
+
+    def reindex(self, progress: Progress | None = None) -> ReindexReport:
+        """Rebuild every document into a new collection, then switch over (ingest.reindex)."""
+        return self.indexer.reindex(progress=progress)
+
+    def wait_refreshed(self, timeout: float | None = None) -> None:
+        """Block until the background BM25 rebuild after a write is done (and its snapshot saved)."""
+        self.sparse.wait_refreshed(timeout)
+
+    def ask(self, question: str, doc_ids: Sequence[str] | None = None) -> Answer:
+        return self.pipeline.ask(question, doc_ids)
+
+    def ask_stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:
+        """The answer as it is generated; ``.answer`` holds the checked one once it is consumed."""
+        return self.pipeline.stream(question, doc_ids)
 
     def stats(self) -> IndexStats:
         s = self.registry.stats()

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from rag.feedback import expansion_terms
 from rag.heap import trim_heap
+from rag.internals import use_csc_builder
 
 log = logging.getLogger(__name__)
 Language = Literal["en", "ko"]
@@ -189,7 +190,7 @@ class BM25Index:
         self._bm25: Any = None
         if self.ids:
             self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-            self._bm25._np_csc = csc_by_column  # the same arrays in less memory
+            use_csc_builder(self._bm25, csc_by_column)  # the same arrays in less memory
             self._bm25.index(Tokenized(ids=token_ids, vocab=vocab), show_progress=False)
 
     def __len__(self) -> int:

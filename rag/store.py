@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.interfaces import Vectors
+from rag.interfaces import CollectionGone, Vectors
 from rag.types import Chunk, ScoredChunk
 
-COLLECTION_PREFIX = "chunks_g"
 _NO_PAGE = -1  # Chroma metadata values cannot be None
 _BATCH = 2000  # stay under Chroma's max batch size
 PROBE_TIMEOUT_S = 5.0  # how long the start-up check waits for a Chroma server
@@ -136,10 +135,6 @@ class ChromaStore:
         return int(self.collection.count())
 
 
-class CollectionGone(LookupError):
-    """The collection was dropped (a re-index switched to a newer one): re-read the active name."""
-
-
 class StoreUnavailable(RuntimeError):
     """The Chroma server cannot be reached or refuses us (server mode); the message says how to fix it."""
 
@@ -246,11 +241,9 @@ class ChromaCatalog:
         """
         if self.server:
             return
-        from chromadb.api.shared_system_client import SharedSystemClient
+        from rag.internals import forget_shared_chroma_system
 
-        identifier = getattr(self.client, "_identifier", self._path)
-        SharedSystemClient._identifier_to_system.pop(identifier, None)
-        SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+        forget_shared_chroma_system(self.client, self._path)
         self.client = self._make()
 
     @contextmanager
@@ -298,21 +291,3 @@ def _is_transport_error(e: Exception) -> bool:
     import httpx
 
     return isinstance(e, httpx.TransportError)
-
-
-def generation_name(n: int) -> str:
-    """Example:
-
-    >>> generation_name(3)
-    'chunks_g3'
-    """
-    return f"{COLLECTION_PREFIX}{n}"
-
-
-def generation_number(name: str) -> int:
-    """Example:
-
-    >>> generation_number('chunks_g12')
-    12
-    """
-    return int(name.removeprefix(COLLECTION_PREFIX))

@@ -77,8 +77,6 @@ class Answer:
     # generated sentences no source backs, removed from ``text`` (shown to the user as such)
     unsupported: tuple[str, ...] = ()
     extractive: bool = False  # ``text`` quotes a source because no generated claim was backed
-    # the two readings' answers when they disagreed (``text`` is then the abstention)
-    unconfirmed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -87,7 +85,6 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "unsupported": list(self.unsupported),
             "extractive": self.extractive,
-            "unconfirmed": list(self.unconfirmed),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 
@@ -118,3 +115,25 @@ class FileResult:
     # Documents are keyed by name, so other content under a name already indexed replaces it:
     replaced: bool = False  # True: "new version of <source>"
     previous_sha256: str = ""  # the replaced version's SHA-256 ("" when nothing was replaced)
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What a full re-index did (``failed``: documents whose stored copy could not be re-read)."""
+
+    documents: int
+    chunks: int
+    failed: tuple[FileResult, ...]
+    seconds: float
+    collection: str
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    """One result per uploaded file (``replaced``: a new version of a document of that name)."""
+
+    results: tuple[FileResult, ...]
+
+    @staticmethod
+    def is_new_version(result: FileResult) -> bool:
+        return result.replaced

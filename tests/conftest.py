@@ -40,12 +40,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_settings(home: Path, **overrides: Any) -> Settings:
     """Settings for a test. The reranker is off unless a test asks for it (``reranker_model=...``
-    or the ``real_reranker`` fixture), so fake-engine tests never load a real model; so is the
-    second reading (``second_reading=True``)."""
+    or the ``real_reranker`` fixture), so fake-engine tests never load a real model."""
     overrides.setdefault("reranker_model", "none")
-    # EchoGenerator answers from source [1] whatever the order, which a second reading rightly
-    # refuses when there are two sources; the tests of the second reading switch it on.
-    overrides.setdefault("second_reading", False)
     return Settings(home=home, model_cache=MODEL_CACHE, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 

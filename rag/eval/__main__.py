@@ -13,6 +13,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from rag.eval.answers import register as register_answers
+    from rag.eval.datasets import DatasetMissing
     from rag.eval.floor import register as register_floor
     from rag.eval.retrieval import register as register_retrieval
 
@@ -23,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     register_floor(sub)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except DatasetMissing as e:  # the path and the fix, without a traceback
+        print(f"python -m rag.eval {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

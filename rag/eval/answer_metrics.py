@@ -9,12 +9,42 @@ removed first, so ``"1889 [2]."`` scores like ``"1889"``.
 from __future__ import annotations
 
 import re
+import string
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
-# The SQuAD normalisation and token-F1 live with the app's second-reading check, which uses
-# them to compare two answers; re-exported here for the metrics' callers.
-from rag.confirm import normalize_answer as normalize_answer
-from rag.confirm import token_f1 as token_f1
+from rag.cite import MARKER
+
+_PUNCT = set(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalisation (citation markers removed first).
+
+    >>> normalize_answer("The  Eiffel Tower, in 1889 [2].")
+    'eiffel tower in 1889'
+    """
+    text = MARKER.sub(" ", text).lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Harmonic mean of token precision and recall over normalised tokens (SQuAD's F1).
+
+    >>> round(token_f1("It was the Denver Broncos [1].", "Denver Broncos"), 3)
+    0.667
+    >>> token_f1("Paris", "London")
+    0.0
+    """
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
 
 
 def exact_match(prediction: str, gold: str) -> float:

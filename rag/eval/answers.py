@@ -22,8 +22,6 @@ Reported per variant (see :func:`summarise`):
   answered with the abstention phrase; hallucination = share answered anyway (the final
   answer, after the app's checks) and the raw share the model itself answered; and the share
   the app refused before asking the model (no chunk passed RAG_MIN_RELEVANCE);
-- the second reading (``RAG_SECOND_READING``): the share of answers it turned into the
-  abstention, and its time;
 - latency: time to the first token and decoding speed in tokens/s.
 """
 
@@ -48,7 +46,7 @@ from rag.eval.datasets import SquadArticle, SquadQuestion, datasets_dir, read_sq
 from rag.train.lora_data import paragraph_file_name, paragraph_index
 
 DEFAULT_SQUAD = datasets_dir() / "squad-v1.1" / "dev-v1.1-first40.json"
-# The issue's targets for the adapter (checked and printed after the table).
+# The adapter's targets (checked and printed after the table).
 TARGETS = {"citation_precision": 0.9, "correct_abstention": 0.8, "f1_gain_over_base": 0.10}
 
 
@@ -127,8 +125,6 @@ class Record:
     first_token_ms: float | None
     decode_ms: float | None
     new_tokens: int
-    unconfirmed: bool = False  # the second reading disagreed, so the app abstained
-    second_reading_ms: float | None = None  # time the second reading took (None: not run)
 
 
 def score(variant: str, q: EvalQuestion, raw: str, answer: Any, abstain: str, new_tokens: int) -> Record:
@@ -152,7 +148,6 @@ def score(variant: str, q: EvalQuestion, raw: str, answer: Any, abstain: str, ne
         contains=answered and contains_answer(answer.text, q.answers),
         evidence=any(contains_answer(s.chunk.text, q.answers) for s in answer.sources),
         first_token_ms=first, decode_ms=decode, new_tokens=new_tokens,
-        unconfirmed=bool(answer.unconfirmed), second_reading_ms=t.get("second_reading"),
     )  # fmt: skip
 
 
@@ -194,9 +189,6 @@ def summarise(records: Sequence[Record]) -> dict[str, float | int | None]:
         "hallucination": mean([float(not r.abstained) for r in held]),
         "hallucination_raw": mean([float(not r.raw_abstained) for r in held]),
         "held_back_not_asked": mean([float(not r.asked) for r in held]),
-        "unconfirmed": mean([float(r.unconfirmed) for r in ans]),
-        "unconfirmed_held_back": mean([float(r.unconfirmed) for r in held]),
-        "second_reading_ms_p50": _median([r.second_reading_ms for r in records if r.second_reading_ms is not None]),
         "ttft_ms_p50": _median(ttft),
         "ttft_ms_mean": mean(ttft),
         "tokens_per_s_p50": _median(speeds),
@@ -315,8 +307,6 @@ def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[
             "max_new_tokens": s.max_new_tokens,
             "retrieval_mode": s.retrieval_mode,
             "reranker_model": s.reranker_model,
-            "source_margin": s.source_margin,
-            "second_reading": s.second_reading,
             "bf16": s.bf16,
             "llm_int8_decode": s.llm_int8_decode,
             "abstain_min_prob": s.abstain_min_prob,
@@ -334,7 +324,7 @@ def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[
 
 
 def target_checks(variants_: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None]]:
-    """The issue's targets for the adapter -> [(description, met; None if not measurable)].
+    """The adapter's targets -> [(description, met; None if not measurable)].
 
     >>> v = {"base": {"f1": 0.2}, "adapter": {"f1": 0.35, "citation_precision": 0.95, "correct_abstention": 0.7}}
     >>> [ok for _, ok in target_checks(v)]
@@ -370,9 +360,6 @@ ROWS = [
     ("hallucination (held back)", "hallucination", "{:.3f}"),
     ("hallucination, raw model (held back)", "hallucination_raw", "{:.3f}"),
     ("abstained before the model (held back)", "held_back_not_asked", "{:.3f}"),
-    ("second reading disagreed (indexed)", "unconfirmed", "{:.3f}"),
-    ("second reading disagreed (held back)", "unconfirmed_held_back", "{:.3f}"),
-    ("second reading p50, ms", "second_reading_ms_p50", "{:.0f}"),
     ("time to first token p50, ms", "ttft_ms_p50", "{:.0f}"),
     ("decode tokens/s p50", "tokens_per_s_p50", "{:.1f}"),
     ("new tokens per answer, mean", "new_tokens_mean", "{:.1f}"),

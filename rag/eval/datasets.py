@@ -1,6 +1,8 @@
 """Readers for the evaluation and training data in ../shared/datasets (BEIR folders, SQuAD v1.1).
 
-Pure file reading; nothing is fetched. Shapes:
+Pure file reading; nothing is fetched. The folder is ``$GROUNDED_DATASETS`` when set, else
+``shared/datasets`` beside the repository (:func:`datasets_dir`); a missing file raises
+:class:`DatasetMissing`, whose message names the path and how to point at the data. Shapes:
 
 - BEIR: ``corpus`` {doc_id: BeirDoc}, ``queries`` {query_id: text},
   ``qrels`` {query_id: {doc_id: grade}} (grade > 0 means relevant).
@@ -20,20 +22,48 @@ from pathlib import Path
 Qrels = dict[str, dict[str, int]]
 
 
+DATASETS_ENV = "GROUNDED_DATASETS"
+
+
+class DatasetMissing(FileNotFoundError):
+    """A dataset file or folder is not where it was looked for; the message says how to fix it."""
+
+
 def datasets_dir() -> Path:
-    """Where the read-only datasets live: $GROUNDED_DATASETS, else ../shared/datasets beside the
-    repo, else /work/shared/datasets (the dev machine's layout)."""
+    """Where the read-only datasets live: ``$GROUNDED_DATASETS`` when set, else ``shared/datasets``
+    beside the repository (``REPO_ROOT.parent / "shared" / "datasets"``). Not checked here: the
+    default paths of the command lines are built from it at import; the readers check.
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {DATASETS_ENV: "/data/sets"}):
+    ...     str(datasets_dir())
+    '/data/sets'
+    """
     import os
 
     from rag.config import REPO_ROOT
 
-    env = os.environ.get("GROUNDED_DATASETS", "")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO_ROOT.parent / "shared" / "datasets", Path("/work/shared/datasets")]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return REPO_ROOT.parent / "shared" / "datasets"
+    env = os.environ.get(DATASETS_ENV, "")
+    return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "datasets"
+
+
+def require(path: Path, what: str) -> Path:
+    """``path`` when it exists, else :class:`DatasetMissing` naming it and the two fixes.
+
+    >>> require(Path("/no/such/nfcorpus"), "a BEIR folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rag.eval.datasets.DatasetMissing: /no/such/nfcorpus is missing (a BEIR folder). Put the datasets ...
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetMissing(
+            f"{path} is missing ({what}). Put the datasets (nfcorpus/, squad-v1.1/, squad-v2.0/) in "
+            f"{datasets_dir()}, set {DATASETS_ENV} to the folder that holds them, or pass the file or "
+            "folder on the command line (--beir, --squad, --nfcorpus)."
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -58,11 +88,10 @@ class Beir:
 def read_beir(folder: Path, split: str = "test") -> Beir:
     """Read a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv. Only queries with at
     least one relevant document in the split are returned."""
-    folder = Path(folder)
+    folder = require(Path(folder), "a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     qrels_path = folder / "qrels" / f"{split}.tsv"
     for need in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
-        if not need.is_file():
-            raise FileNotFoundError(f"{need} is missing: a BEIR folder has corpus.jsonl, queries.jsonl, qrels/*.tsv.")
+        require(need, "a BEIR folder has corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     corpus: dict[str, BeirDoc] = {}
     with open(folder / "corpus.jsonl", encoding="utf-8") as fh:
         for line in fh:
@@ -131,7 +160,7 @@ class SquadArticle:
 
 def read_squad(path: Path) -> list[SquadArticle]:
     """SQuAD v1.1 JSON (official format) -> articles with their paragraphs and questions."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data = json.loads(require(Path(path), "a SQuAD JSON file").read_text(encoding="utf-8"))
     articles = []
     for ai, art in enumerate(data["data"]):
         paras = []

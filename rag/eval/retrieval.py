@@ -19,6 +19,7 @@ import argparse
 import json
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -185,8 +186,8 @@ def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: i
     chunks = services.registry.stats()["chunks"]
     if not quiet:
         print(f"indexed {len(results) - len(failed)} documents, {chunks} chunks in {ingest_s:.0f} s", flush=True)
-    for r in failed[:5]:
-        print(f"  not indexed: {r.reason}")
+    for r in failed[:5]:  # stderr: with --json, stdout holds the JSON alone
+        print(f"  not indexed: {r.reason}", file=sys.stderr)
 
     def progress(i: int, n: int) -> None:
         if not quiet and (i % 50 == 0 or i == n):

@@ -31,15 +31,6 @@ class Pair:
     label: float  # 1.0 relevant, 0.0 not
 
 
-@dataclass(frozen=True)
-class RankedList:
-    """One query with candidate passages and their labels, for a listwise loss (LambdaLoss)."""
-
-    query: str
-    passages: tuple[str, ...]
-    labels: tuple[float, ...]  # same length as passages; 1.0 relevant, 0.0 not
-
-
 def mine(
     queries: Sequence[str],
     passages: Sequence[str],
@@ -121,60 +112,6 @@ def nfcorpus_pairs(
             for j in pick_negatives(ranked[qid], judged, hard_negatives, random_negatives, len(doc_ids), rng):
                 pairs.append(Pair(queries[qid], doc_texts[j], 0.0))
     return pairs
-
-
-def ranked_lists(
-    ranked: Sequence[int], relevant: set[int], size: int, random_n: int, n_total: int, rng: random.Random
-) -> tuple[list[int], list[float]] | None:
-    """A listwise training example from our retriever's ranking: the relevant passages first
-    (all of them, in ranked order, then any the retriever missed), then unjudged ones in ranked
-    order, topped up with ``random_n`` random passages, ``size`` in all, shuffled. ``None`` when
-    no passage is relevant (nothing to learn from the list).
-
-    >>> ranked_lists([4, 2, 7, 9], {2, 5}, 4, 1, 10, random.Random(0))
-    ([4, 5, 2, 6], [0.0, 1.0, 1.0, 0.0])
-    """
-    if not relevant:
-        return None
-    pos = [i for i in ranked if i in relevant] + sorted(relevant - set(ranked))
-    pos = pos[: max(1, size // 2)]  # at least half of the list is negatives
-    neg = pick_negatives(ranked, relevant, size - len(pos) - random_n, random_n, n_total, rng)
-    items = [(i, 1.0) for i in pos] + [(i, 0.0) for i in neg]
-    rng.shuffle(items)
-    return [i for i, _ in items], [lab for _, lab in items]
-
-
-def nfcorpus_lists(
-    queries: dict[str, str],
-    qrels: Qrels,
-    doc_ids: Sequence[str],
-    doc_texts: Sequence[str],
-    ranked: dict[str, list[int]],
-    size: int,
-    random_n: int,
-    rng: random.Random,
-    ranked_positives_only: bool = False,
-) -> list[RankedList]:
-    """One :func:`ranked_lists` example per query with a judged document (``ranked[qid]``
-    indexes ``doc_ids``); ``ranked_positives_only`` keeps only judged documents the retriever ranked.
-
-    >>> lists = nfcorpus_lists({"q": "oats"}, {"q": {"b": 1}}, ["a", "b", "c"], ["A", "B", "C"],
-    ...                        {"q": [0, 1]}, 2, 0, random.Random(0))
-    >>> sorted(zip(lists[0].passages, lists[0].labels))
-    [('A', 0.0), ('B', 1.0)]
-    """
-    index = {d: i for i, d in enumerate(doc_ids)}
-    out: list[RankedList] = []
-    for qid in qrels:
-        if qid not in queries or qid not in ranked:
-            continue
-        rel = {index[d] for d, g in qrels[qid].items() if g > 0 and d in index}
-        if ranked_positives_only:
-            rel &= set(ranked[qid])
-        made = ranked_lists(ranked[qid], rel, size, random_n, len(doc_ids), rng)
-        if made:
-            out.append(RankedList(queries[qid], tuple(doc_texts[i] for i in made[0]), tuple(made[1])))
-    return out
 
 
 def squad_questions(articles: Sequence[SquadArticle], per_paragraph: int, seed: int = 0) -> list[tuple[int, str]]:

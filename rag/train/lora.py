@@ -2,7 +2,7 @@
 numbered sources, a citation marker after each claim, the fixed phrase when the sources are
 silent.
 
-    python -m rag.train.lora [--model qwen2.5-0.5b] [--examples 800] [--rank 8] [--max-steps 0]
+    python -m rag.train.lora [--model qwen2.5-0.5b] [--examples 4000] [--rank 16] [--max-steps 0]
                              [--out models/lora-<name>] ...
 
 Data: :mod:`rag.train.lora_data` from SQuAD v1.1, train articles of
@@ -12,17 +12,16 @@ check). The prompt is rendered with the tokenizer's chat template exactly as
 tokens (and the end-of-turn token that stops generation).
 
 Runs on CPU (bf16 weights with bf16 autocast where the CPU has native bf16, else fp32) or
-CUDA. One example per forward pass, gradients accumulated over ``--batch-size`` examples:
-no padding is computed. Saves the adapter (bf16 safetensors, a few MB), training.json and
-a model card (README.md) with the data, hyper-parameters, time and before/after metrics.
+CUDA. ``--micro-batch`` examples per forward pass (padded; 1 computes no padding, the better
+choice on a CPU), gradients accumulated over ``--batch-size`` examples. Saves the adapter
+(bf16 safetensors, a few MB), training.json and a model card (README.md) with the data,
+hyper-parameters, time and before/after metrics.
 
-The defaults are what the shipped adapter was trained with: 800 examples of ~776 prompt tokens
-(~620k tokens) in 200 steps, 3,627 s on 2 CPU cores (AVX512-BF16/AMX) with nothing else busy.
-One forward+backward over 800 tokens, LoRA rank 8 on every linear layer, measured on one thread
-while another job held the other core: fp32 11.4 s; fp32 weights + bf16 autocast 6.6 s; bf16
-weights + autocast 6.0 s; the same without LoRA dropout 5.1 s (its random masks were a fifth of
-the step in a profile).
-Run it with nothing else busy: two torch threads on a loaded 2-core machine crawl.
+The defaults are what models/lora-qwen2.5-0.5b/training.json records (``make train-lora``:
+``--build-only --data-out DIR`` on the CPU, then ``--data DIR``): 4,000 SQuAD questions plus 600
+SQuAD 2.0 unanswerable ones, ~790 prompt tokens each, rank 16 on every linear layer, 288 steps of
+16, 109 s on one H200 GPU. On a CPU the same run takes many hours; run it with nothing else
+busy: two torch threads on a loaded 2-core machine crawl.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ import math
 import random
 import shutil
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from rag.cite import marker_numbers
 from rag.config import Settings
 from rag.eval.answer_metrics import contains_answer, em_score, f1_score, mean
 from rag.eval.datasets import SquadArticle, datasets_dir, read_squad, split_articles
+from rag.internals import peft_rename_warning_silenced
 from rag.llm_packages import DEFAULT_LLM, packaged
 from rag.models import offline_by_default, packaged_adapter_dir, pick_device, use_bf16
 from rag.pipeline import is_abstention
@@ -175,7 +174,7 @@ def batch_loss(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: int, 
 def load_model(settings: Settings, bf16: bool, device: str) -> tuple[Any, Any]:
     import torch
 
-    from rag.generate import load_causal_lm
+    from rag.llm_load import load_causal_lm
 
     model, tokenizer, _ = load_causal_lm(settings)
     model = model.to(device=device, dtype=torch.bfloat16 if bf16 else torch.float32)
@@ -193,8 +192,7 @@ def add_lora(model: Any, args: argparse.Namespace) -> Any:
         target_modules=[m.strip() for m in args.target_modules.split(",") if m.strip()],
         task_type="CAUSAL_LM",
     )
-    with warnings.catch_warnings():  # peft 0.21 calls a transformers 5 API that warns of its own rename
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with peft_rename_warning_silenced():
         peft_model = get_peft_model(model, config)
     for p in peft_model.parameters():
         if p.requires_grad:  # adapter weights train in fp32 even on a bf16 base
@@ -202,36 +200,24 @@ def add_lora(model: Any, args: argparse.Namespace) -> Any:
     return peft_model
 
 
-def generate(model: Any, tokenizer: Any, messages: list[dict[str, str]], settings: Settings, max_new: int) -> str:
-    """Greedy decoding with the app's settings (see TransformersGenerator.stream); the model from
-    load_causal_lm stops at every end token."""
-    import torch
-
-    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    enc = {k: v.to(model.device) for k, v in enc.items()}
-    with torch.inference_mode():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new,
-            do_sample=False,
-            repetition_penalty=settings.repetition_penalty,
-            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
-        )
-    return str(tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
-
-
 def quick_check(
     model: Any, tokenizer: Any, examples: Sequence[GroundedExample], template: PromptTemplate,
     settings: Settings, args: argparse.Namespace, bf16: bool, device: str,
 ) -> dict[str, float | None]:  # fmt: skip
-    """Dev loss per answer token and greedy-generation metrics on held-out dev examples."""
+    """Dev loss per answer token, and the metrics of the answers the app's own generator
+    (:class:`rag.generate.TransformersGenerator`: its decode loop, logits processors and
+    abstention gate) writes with this model, on held-out dev examples."""
     import torch
 
+    from rag.generate import TransformersGenerator
     from rag.models import autocast
 
     if not examples:
         return {}
     model.eval()
+    generator = TransformersGenerator.around(
+        model, tokenizer, settings.model_copy(update={"max_new_tokens": args.eval_max_new_tokens, "temperature": 0.0})
+    )
     total, tokens = 0.0, 0
     scores = []
     for ex in examples:
@@ -241,7 +227,7 @@ def quick_check(
             total += float(answer_loss(model, ids, n, torch))
         tokens += n
         # Decoding without autocast, as the app does (bf16 weights already; autocast only slows it).
-        text = generate(model, tokenizer, messages, settings, args.eval_max_new_tokens)
+        text = "".join(generator.stream(messages)).strip()
         scores.append((ex, score_output(ex, text, template.abstain)))
     result = summarise(scores)
     result["dev_loss"] = total / max(tokens, 1)
@@ -466,8 +452,10 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "torch_threads": torch.get_num_threads(),
             "seed": args.seed,
             "quick_check": {
-                "what": f"{len(dev_set)} dev-article examples, prompt as in training, greedy, "
-                f"at most {args.eval_max_new_tokens} new tokens, raw output (before the app's citation check)",
+                "what": f"{len(dev_set)} dev-article examples, prompt as in training, decoded by the app's "
+                f"generator (greedy, repetition penalty {settings.repetition_penalty:g}, abstention gate "
+                f"{settings.abstain_min_prob:g}), at most {args.eval_max_new_tokens} new tokens, raw output "
+                "(before the app's citation check)",
                 "before": _rounded(before),
                 "after": _rounded(after),
             },
@@ -546,7 +534,7 @@ Trained by `python -m rag.train.lora` (see `training.json` for every figure belo
 {table}
 
 The full evaluation through the app (retrieval, citation check, articles not indexed) is in
-`docs/answers.md`: `python -m rag.eval answers`.
+`docs/quality.md`: `python -m rag.eval answers`.
 
 ## Limits
 Trained on English Wikipedia paragraphs (SQuAD); answers are short spans, not explanations.
@@ -560,32 +548,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="base generator: packaged name (qwen2.5-0.5b, ...), .gguf file, folder or HF id")  # fmt: skip
     p.add_argument("--out", default="", help="output folder for the adapter and its card (default: models/lora-<name>)")
     p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
-    p.add_argument("--examples", type=int, default=800, help="training questions to build examples from")
+    p.add_argument("--examples", type=int, default=4000, help="training questions to build examples from")
     p.add_argument("--squad-v2", type=Path, default=DATASETS / "squad-v2.0" / "dev-v2.0-11articles.json")
-    p.add_argument("--unanswerable", type=int, default=0,
+    p.add_argument("--unanswerable", type=int, default=600,
                    help="extra abstentions from SQuAD 2.0 unanswerable questions (train-side articles)")  # fmt: skip
     p.add_argument("--abstain-share", type=float, default=0.25, help="share of examples without the gold passage")
-    p.add_argument("--max-source-chars", type=int, default=700, help="passage length cap in the training prompts")
+    p.add_argument("--max-source-chars", type=int, default=800, help="passage length cap in the training prompts")
     p.add_argument("--data", default="", help="folder with train.jsonl (and dev.jsonl) from --data-out: skip mining")
     p.add_argument("--data-out", default="", help="write the built examples to this folder as JSONL")
     p.add_argument("--build-only", action="store_true", help="build (and write) the data, do not train")
-    p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--alpha", type=float, default=16.0)
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--alpha", type=float, default=32.0)
     # No LoRA dropout by default: its random masks took ~20% of a CPU training step (profiled),
     # and one pass over the data hardly needs the regularisation.
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--target-modules", default=ALL_LINEAR, help="comma-separated module names")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=0, help="optimizer steps; overrides --epochs (0 = epochs decide)")
-    p.add_argument("--batch-size", type=int, default=4, help="examples per optimizer step (gradient accumulation)")
-    p.add_argument("--micro-batch", type=int, default=0,
+    p.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step (gradient accumulation)")
+    p.add_argument("--micro-batch", type=int, default=16,
                    help="examples per forward pass (0: 8 on a GPU, 1 on a CPU, where padding only costs)")  # fmt: skip
     p.add_argument("--save-every", type=int, default=10, help="steps between checkpoints (0 = none)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start afresh even if <out>/checkpoint holds an interrupted run")  # fmt: skip
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up share of the steps")
-    p.add_argument("--eval-examples", type=int, default=32, help="dev examples for the before/after check (0 = none)")
+    p.add_argument("--eval-examples", type=int, default=48, help="dev examples for the before/after check (0 = none)")
     p.add_argument("--eval-max-new-tokens", type=int, default=32)
     p.add_argument("--no-check-base", dest="check_base", action="store_false",
                    help="skip the 'before' half of the quick check")  # fmt: skip

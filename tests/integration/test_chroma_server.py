@@ -200,7 +200,7 @@ def test_token_is_sent_as_a_bearer_header(server_settings: Settings) -> None:
     services = Services(settings, embedder=HashEmbedder(), generator=EchoGenerator())
     session = services.catalog.client._server._session  # chromadb's httpx client
     assert session.headers["authorization"] == "Bearer s3cret"
-    assert services.catalog.names() == []  # a server without auth ignores the header
+    assert set(services.catalog.names()) <= {"chunks_g1"}  # a server without auth ignores the header
 
     settings = settings.model_copy(update={"chroma_token_header": "X-Chroma-Token"})
     session = Services(settings, embedder=HashEmbedder(), generator=EchoGenerator()).catalog.client._server._session

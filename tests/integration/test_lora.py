@@ -72,6 +72,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "2",
             "--lr",
             "1e-2",
+            # a tiny run, not the shipped adapter's recipe (the defaults)
+            "--rank",
+            "8",
+            "--alpha",
+            "16",
+            "--micro-batch",
+            "1",
+            "--max-source-chars",
+            "700",
         ]
         code = lora.main([*args, "--eval-examples", "2", "--eval-max-new-tokens", "8", "--log-every", "2"])
     assert code == 0

@@ -14,7 +14,7 @@ import pytest
 from openai import OpenAI
 
 from rag.config import Settings
-from rag.generate import GeneratorUnavailable, OpenAICompatibleGenerator
+from rag.llm_openai import GeneratorUnavailable, OpenAICompatibleGenerator
 from rag.prompting import build_messages, load_template
 from rag.serve_openai import OpenAICompatibleServer, serve_in_background
 from rag.services import Services

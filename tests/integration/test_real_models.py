@@ -162,7 +162,7 @@ def test_abstention_gate_lets_the_model_refuse_only_when_sure(real_generator: An
 
 
 def test_stream_decodes_exactly_what_generate_would(real_generator: Any) -> None:
-    """stream() runs its own decode loop in the caller's thread (rag.generate.next_tokens); with
+    """stream() runs its own decode loop in the caller's thread (rag.decode.next_tokens); with
     the same processors it must produce token for token what model.generate() produces."""
     import threading
 

@@ -37,7 +37,6 @@ def make_services(tmp_path: Path) -> MakeServices:
         password: str | None = None,
         generator: EchoGenerator | None = None,
         embedding_model: str = HashEmbedder.name,
-        second_reading: bool = False,
         **overrides: Any,
     ) -> Services:
         settings = Settings(
@@ -45,7 +44,6 @@ def make_services(tmp_path: Path) -> MakeServices:
             admin_password=SecretStr(password) if password is not None else None,
             embedding_model=embedding_model,
             reranker_model="none",  # fake engines only; the real reranker is tested elsewhere
-            second_reading=second_reading,
             **overrides,
         )
         services = Services(settings, embedder=HashEmbedder(), generator=generator or EchoGenerator())

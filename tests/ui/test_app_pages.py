@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import rag.ui.state as state
 from ingest.pipeline import EMBEDDER_KEY
-from rag.jobs import ingest_uploads, runner_for
+from rag.jobs import runner_for
 from rag.prompting import abstain_message
 from rag.services import Services
 from tests.fakes import EchoGenerator
@@ -105,11 +105,10 @@ def test_reupload_is_unchanged(make_services: MakeServices, app: AppTest) -> Non
     assert not at.error
 
 
-def test_ingest_uploads_sanitises_names_and_reports_progress(make_services: MakeServices) -> None:
+def test_upload_sanitises_names_and_reports_progress(make_services: MakeServices) -> None:
     services = make_services()
     seen: list[tuple[int, int, str]] = []
-    report = ingest_uploads(
-        services.indexer,
+    report = services.upload(
         [("C:\\Users\\me\\보고서.md", "# 보고서\n\n에펠탑은 1889년에 완공되었다.".encode()), ("x.txt", b"")],
         lambda done, total, msg: seen.append((done, total, msg)),
     )
@@ -192,25 +191,6 @@ def test_chat_explains_extractive_fallback(make_services: MakeServices, app: App
     assert any("removed because no source supports" in e.label for e in at.expander)
 
 
-def test_chat_shows_both_drafts_when_the_second_reading_disagrees(make_services: MakeServices, app: AppTest) -> None:
-    """EchoGenerator answers from whichever source comes first, so reading the two sources in
-    reverse order changes its answer: the app abstains and shows both drafts and the sources."""
-    s = make_services(second_reading=True)
-    for name, text in (
-        ("built.txt", b"Construction of the Eiffel Tower finished in 1889."),
-        ("paint.txt", b"Gustave Eiffel's company repainted the tower during 2019, using sixty tonnes."),
-    ):
-        assert s.indexer.ingest_bytes(text, name).status == "indexed"
-    at = app.run()
-    at.chat_input[0].set_value("When was the Eiffel Tower finished?").run()
-    assert not at.exception
-    assert abstain_message() in texts(at.info)
-    assert any("Two readings of the sources gave different answers" in e.label for e in at.expander)
-    shown = markdown(at)
-    assert "finished in 1889" in shown and "repainted the tower during 2019" in shown
-    assert "built.txt" in shown and "paint.txt" in shown
-
-
 # --- (3) chat: empty index ---------------------------------------------------------------------
 def test_chat_with_empty_index_shows_hint(make_services: MakeServices, app: AppTest) -> None:
     make_services()
@@ -249,7 +229,6 @@ def test_admin_wrong_then_right_password_and_reindex(make_services: MakeServices
     assert at.session_state["admin_ok"] is True
     assert [m.value for m in at.metric] == ["1", "1"]
     assert "fake-hash" in markdown(at)
-    assert "Second reading (RAG_SECOND_READING): off" in markdown(at)
     assert "chunks_g1" in markdown(at)
     assert not at.warning  # index and configuration use the same embedder
     at.button(key="reindex").click().run()

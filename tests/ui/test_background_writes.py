@@ -61,7 +61,6 @@ def build(tmp_path: Path, gate: GateEmbedder) -> Callable[..., Services]:
             home=tmp_path / "home",
             admin_password=SecretStr(password) if password else None,
             reranker_model="none",
-            second_reading=False,
             writers=writers,
             ingest_batch_chunks=1,  # one embedding call per document: a held job stops mid-way
         )

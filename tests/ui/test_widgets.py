@@ -7,8 +7,7 @@ import doctest
 import rag.ui.chat
 import rag.ui.widgets
 from rag.types import Chunk, Citation
-from rag.ui.chat import draft_caption
-from rag.ui.widgets import citation_html, citation_label, highlight_html, md_escape, unconfirmed_markdown
+from rag.ui.widgets import citation_html, citation_label, highlight_html, md_escape
 
 
 def cite(text: str, span: tuple[int, int], source: str = "docs/a.pdf", page: int | None = 2) -> Citation:
@@ -19,16 +18,6 @@ def cite(text: str, span: tuple[int, int], source: str = "docs/a.pdf", page: int
 def test_doctests() -> None:
     assert doctest.testmod(rag.ui.widgets).failed == 0
     assert doctest.testmod(rag.ui.chat).failed == 0
-
-
-def test_draft_caption_says_when_a_second_reading_follows() -> None:
-    assert "reading the sources again in reverse order" in draft_caption(True)
-    assert "reverse order" not in draft_caption(False)
-
-
-def test_unconfirmed_drafts_are_escaped() -> None:
-    out = unconfirmed_markdown(("*Paris* [1].", "<b>Rome</b> [2]."), ["my_file.txt · page 3"])
-    assert "\\*Paris\\*" in out and "my\\_file.txt" in out and "\\[1\\] my" in out
 
 
 def test_highlight_escapes_every_part() -> None:

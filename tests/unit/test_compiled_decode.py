@@ -1,4 +1,4 @@
-"""rag.generate.CompiledDecodeStep: the compiled decode loop (static KV cache, torch.compile) must
+"""rag.decode.CompiledDecodeStep: the compiled decode loop (static KV cache, torch.compile) must
 write token for token what the eager loop and ``model.generate()`` write, and a compile that
 fails must leave the eager loop in place."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from rag.generate import CompiledDecodeStep, next_tokens, static_cache_length
+from rag.decode import CompiledDecodeStep, next_tokens, static_cache_length
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def tiny_llama() -> Any:
 def _tokens(model: Any, prompt: torch.Tensor, n: int, step: Any = None) -> list[int]:
     from transformers import LogitsProcessorList
 
-    return [t for t, _ in next_tokens(model, prompt, LogitsProcessorList(), n, set(), False, step=step)]
+    return list(next_tokens(model, prompt, LogitsProcessorList(), n, set(), False, step=step))
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""rag.generate.growing_cache: the decode loop's KV cache appends in place but must hold exactly
+"""rag.kv_cache.growing_cache: the decode loop's KV cache appends in place but must hold exactly
 what transformers' concatenating DynamicCache holds."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from rag.generate import growing_cache
+from rag.kv_cache import growing_cache
 
 
 def test_growing_cache_matches_concatenation_across_reallocations() -> None:

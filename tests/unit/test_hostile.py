@@ -1,5 +1,5 @@
 """The hostile corpus (tests/hostile.py) through every way in: the Indexer over a folder,
-uploads (``rag.jobs.ingest_uploads``) and the Documents page. Fast: fake engines, ~100 KiB zip bomb."""
+uploads (``Services.upload``) and the Documents page. Fast: fake engines, ~100 KiB zip bomb."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 import rag.ui.state as state
 from ingest.pipeline import chunks_of
 from rag.config import REPO_ROOT
-from rag.jobs import ingest_uploads, runner_for
+from rag.jobs import runner_for
 from rag.services import Services
 from rag.types import FileResult
 from tests.conftest import make_settings
@@ -143,7 +143,7 @@ def test_uploads_of_hostile_files(services: Services, corpus: tuple[Path, dict[s
     uploads = [(e.upload_as or n, (folder / n).read_bytes()) for n, e in expect.items()]
     uploads.append((DUPLICATE, (folder / DUPLICATE).read_bytes()))
 
-    results = ingest_uploads(services.indexer, uploads).results
+    results = services.upload(uploads).results
 
     assert len(results) == len(uploads)
     stored_as = {n: e.stored_as for n, e in expect.items() if e.stored_as}

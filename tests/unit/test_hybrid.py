@@ -318,24 +318,6 @@ def test_nothing_semantically_close_abstains_even_if_bm25_matches(tmp_path: Path
     assert answer.abstained and not answer.sources
 
 
-def test_source_margin_keeps_only_sources_close_to_the_best(tmp_path: Path) -> None:
-    """KeywordReranker scores shared question words: b.txt 7, c.txt 6, a.txt 1. A margin of 1.5
-    keeps b and c for the generator; 0 keeps all top_k."""
-    _write(tmp_path / "d" / "a.txt", "Paris has many cafes and museums.")
-    _write(tmp_path / "d" / "b.txt", "The Eiffel tower in Paris was completed in 1889.")
-    _write(tmp_path / "d" / "c.txt", "The Eiffel tower in Paris was repainted.")
-    question = "When was the Eiffel tower in Paris completed?"
-    names: dict[float, set[str]] = {}
-    for margin in (0.0, 1.5):
-        settings = make_settings(tmp_path / f"home{margin}", top_k=3, min_relevance=-1.0, source_margin=margin)
-        s = Services(settings, HashEmbedder(), EchoGenerator(), reranker=KeywordReranker())
-        s.indexer.ingest_paths([tmp_path / "d"])
-        answer = s.pipeline.ask(question)
-        names[margin] = {Path(h.chunk.source).name for h in answer.sources}
-    assert names[0.0] == {"a.txt", "b.txt", "c.txt"}
-    assert names[1.5] == {"b.txt", "c.txt"}
-
-
 # --- pseudo-relevance feedback --------------------------------------------------------------
 
 

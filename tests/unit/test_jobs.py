@@ -7,13 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from ingest.pipeline import Progress
+from rag.interfaces import Progress
 from rag.jobs import (
     UPLOAD,
     JobBusy,
     JobKind,
     JobRunner,
-    ingest_uploads,
     runner_for,
 )
 from rag.services import Services
@@ -177,13 +176,12 @@ def test_one_runner_per_owner() -> None:
 
 
 def test_same_name_upload_is_a_new_version(fake_services: Services) -> None:
-    indexer = fake_services.indexer
-    first = ingest_uploads(indexer, [("notes.md", b"The tower opened in 1889.")])
+    first = fake_services.upload([("notes.md", b"The tower opened in 1889.")])
     assert [r.status for r in first.results] == ["indexed"] and not first.results[0].replaced
-    again = ingest_uploads(indexer, [("notes.md", b"The tower opened in 1889.")])
+    again = fake_services.upload([("notes.md", b"The tower opened in 1889.")])
     assert [r.status for r in again.results] == ["unchanged"] and not again.results[0].replaced
-    changed = ingest_uploads(
-        indexer, [("dir/notes.md", b"The tower opened in May 1889."), ("other.md", b"Another file here.")]
+    changed = fake_services.upload(
+        [("dir/notes.md", b"The tower opened in May 1889."), ("other.md", b"Another file here.")]
     )
     assert [(r.source, r.status) for r in changed.results] == [("notes.md", "indexed"), ("other.md", "indexed")]
     assert [r.source for r in changed.results if r.replaced] == ["notes.md"]

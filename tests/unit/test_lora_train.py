@@ -21,8 +21,42 @@ def test_out_defaults_to_the_packaged_generators_adapter_folder() -> None:
     assert Path(lora.parse_args(["--model", "packaged"]).out) == REPO_ROOT / "models" / "lora-qwen2.5-0.5b"
     assert Path(lora.parse_args(["--model", "smollm2-135m"]).out) == REPO_ROOT / "models" / "lora-smollm2-135m"
     assert lora.parse_args(["--model", "/x/y.gguf", "--out", "/tmp/a"]).out == "/tmp/a"
-    assert args.resume and args.save_every == 10 and args.micro_batch == 0 and args.unanswerable == 0
+    assert args.resume and args.save_every == 10
     assert not lora.parse_args(["--no-resume"]).resume
+
+
+def test_the_defaults_are_the_shipped_adapters_recorded_settings() -> None:
+    """`make train-lora` (no flags but --build-only/--data-out, then --data) reproduces
+    models/lora-qwen2.5-0.5b: every setting its training.json records is the command line's
+    default, and so is every flag of the two commands it records."""
+    import json
+    import re
+    import shlex
+
+    record = json.loads((REPO_ROOT / "models" / "lora-qwen2.5-0.5b" / "training.json").read_text())
+    args = lora.parse_args([])
+    assert args.model == record["model_setting"] and Path(args.out).name == "lora-qwen2.5-0.5b"
+    lora_cfg = record["lora"]
+    assert (args.rank, args.alpha, args.dropout) == (lora_cfg["rank"], lora_cfg["alpha"], lora_cfg["dropout"])
+    assert args.target_modules.split(",") == lora_cfg["target_modules"]
+    assert (args.epochs, args.batch_size, args.micro_batch) == (record["epochs"], record["batch_size"],
+                                                                record["micro_batch"])  # fmt: skip
+    assert (args.lr, args.seed, args.max_steps) == (record["learning_rate"], record["seed"], 0)
+    assert round(record["steps"] * args.warmup) == record["warmup_steps"]
+    assert (args.max_source_chars, args.unanswerable) == (record["max_source_chars"], record["unanswerable_examples"])
+    assert args.examples + args.unanswerable == record["train_examples"]
+    assert record["dev_examples"] <= args.eval_examples
+    assert f"at most {args.eval_max_new_tokens} new tokens" in record["quick_check"]["what"]
+    # The device is the machine's: "auto" takes the GPU the record names when there is one.
+    assert args.device == "auto" and record["device"].startswith("cuda")
+    # The two recorded commands (build the examples, then train) set nothing the defaults don't.
+    commands = re.findall(r"`(?:python -m rag\.train\.lora )?([^`]*)`", record["prebuilt_data"])
+    assert len(commands) == 2
+    own = {"data_out", "data", "build_only", "device"}  # where the data goes and the machine
+    for command in commands:
+        given = vars(lora.parse_args(shlex.split(command.replace("DIR", "/tmp/x"))))
+        changed = {k: v for k, v in given.items() if v != getattr(args, k) and k not in own}
+        assert changed == {}, command
 
 
 def test_a_base_model_that_is_not_packaged_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,3 +170,42 @@ def test_checkpoint_round_trip_resumes_adapter_optimizer_and_step(tmp_path: Path
     third = tiny_lora_model()
     third_optimizer = torch.optim.AdamW([p for p in third.parameters() if p.requires_grad], lr=1e-2)
     assert lora.load_checkpoint(checkpoint, third, third_optimizer, torch) == (2, [*losses, 0.5])
+
+
+def tiny_chat_tokenizer() -> Any:
+    """A word-level tokenizer of the tiny model's 100 ids with a one-line chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<eos>", "<unk>", "system", "user", "assistant", "a", "b", *(f"w{i}" for i in range(93))]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", unk_token="<unk>")
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}"
+        "{% if add_generation_prompt %}assistant {% endif %}"
+    )
+    return tokenizer
+
+
+def test_the_quick_check_decodes_with_the_apps_generator() -> None:
+    """The adapter's before/after figures come from the app's decoder (rag.generate over
+    rag.decode), run on the model being trained: the same tokens as greedy ``generate()`` with
+    the app's repetition penalty (the abstention gate off here: no phrase in this vocabulary)."""
+    import torch
+
+    from rag.config import Settings
+    from rag.generate import TransformersGenerator
+
+    model, tokenizer = tiny_lora_model(seed=3), tiny_chat_tokenizer()
+    model.eval()
+    settings = Settings(_env_file=None, abstain_min_prob=0.0, repetition_penalty=1.1, max_new_tokens=10)  # type: ignore[call-arg]
+    messages = [{"role": "system", "content": "w1 w2 w3"}, {"role": "user", "content": "w4 w5 w6 w7"}]
+    generator = TransformersGenerator.around(model, tokenizer, settings)
+    text = "".join(generator.stream(messages))
+    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=10, do_sample=False, repetition_penalty=1.1, pad_token_id=0)
+    expected = tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert generator.last_stats.new_tokens > 0 and text.split() == expected.split()
+    assert generator.last_stats.reused_tokens > 0  # the system prompt's keys and values were reused

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from rag.config import Settings
 from rag.pipeline import RagPipeline
 from rag.prompting import abstain_message
 from rag.services import Services
-from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder
 
 TEXT = (
@@ -76,90 +74,6 @@ def test_unbacked_answer_falls_back_to_a_quote(fake_services: Services, tmp_path
 
 def test_empty_question(fake_services: Services) -> None:
     assert fake_services.pipeline.ask("   ").abstained
-
-
-# --- second reading (RAG_SECOND_READING) --------------------------------------------------------
-class NeedleGenerator(EchoGenerator):
-    """Answers with the sentence holding ``needle``, cited by that source's number in this prompt:
-    the same answer in any order of the sources, like a model that reads them well."""
-
-    def __init__(self, needle: str) -> None:
-        super().__init__()
-        self.needle = needle
-
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        self.prompts.append(messages)
-        for n, body in re.findall(r'<source id="(\d+)"[^>]*>\n(.*?)</source>', messages[-1]["content"], re.DOTALL):
-            for sentence in re.split(r"(?<=[.!?])\s+", " ".join(body.split())):
-                if self.needle in sentence:
-                    yield f"{sentence.rstrip('.')} [{n}]."
-                    return
-        yield abstain_message()
-
-
-SECOND_READING_DOCS = {
-    "built.txt": "Construction of the Eiffel Tower finished in 1889.",
-    "paint.txt": "Gustave Eiffel's company repainted it during 2019, using sixty tonnes.",
-}
-
-
-def _two_sources(tmp_path: Path, **overrides: object) -> Services:
-    for name, text in SECOND_READING_DOCS.items():
-        (tmp_path / "d").mkdir(exist_ok=True)
-        (tmp_path / "d" / name).write_text(text)
-    overrides.setdefault("second_reading", True)
-    settings = make_settings(tmp_path / "home", top_k=2, min_relevance=-1.0, **overrides)
-    s = Services(settings, HashEmbedder(), EchoGenerator())
-    s.indexer.ingest_paths([tmp_path / "d"])
-    return s
-
-
-def test_second_reading_refuses_an_answer_that_follows_the_order(tmp_path: Path) -> None:
-    """EchoGenerator always answers from source [1]: reversed, it answers from the other file,
-    so the two readings disagree and the app abstains, keeping both drafts."""
-    s = _two_sources(tmp_path)
-    gen = EchoGenerator()
-    a = RagPipeline(s.settings, s.retriever, gen).ask("When was the Eiffel Tower finished?")
-    assert len(gen.prompts) == 2 and len(a.sources) == 2
-    assert a.abstained and a.text == abstain_message() and not a.citations
-    first, second = a.unconfirmed
-    assert {first.split(" [")[0], second.split(" [")[0]} == {t.rstrip(".") for t in SECOND_READING_DOCS.values()}
-    assert "second_reading" in a.timings_ms
-    assert a.to_json()["unconfirmed"] == [first, second]
-
-
-def test_second_reading_keeps_an_answer_found_in_either_order(tmp_path: Path) -> None:
-    s = _two_sources(tmp_path)
-    gen = NeedleGenerator("1889")
-    a = RagPipeline(s.settings, s.retriever, gen).ask("When was the Eiffel Tower finished?")
-    assert len(gen.prompts) == 2
-    assert not a.abstained and "1889" in a.text and not a.unconfirmed
-    assert [Path(c.chunk.source).name for c in a.citations] == ["built.txt"]
-
-
-def test_second_reading_off_or_single_source_asks_once(tmp_path: Path) -> None:
-    s = _two_sources(tmp_path, second_reading=False)
-    gen = EchoGenerator()
-    a = RagPipeline(s.settings, s.retriever, gen).ask("When was the Eiffel Tower finished?")
-    assert len(gen.prompts) == 1 and not a.abstained and not a.unconfirmed
-    one = s.settings.model_copy(update={"second_reading": True, "top_k": 1})
-    gen = EchoGenerator()
-    a = RagPipeline(one, s.retriever, gen).ask("When was the Eiffel Tower finished?")
-    assert len(gen.prompts) == 1 and not a.abstained
-
-
-def test_second_reading_that_abstains_refuses_the_answer(tmp_path: Path) -> None:
-    """The first reading answers, the second (sources reversed) abstains: never a confirmation."""
-    s = _two_sources(tmp_path)
-    replies = iter(["It finished in 1889 [1].", abstain_message()])
-
-    class TwoReplies(EchoGenerator):
-        def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-            self.prompts.append(messages)
-            yield next(replies)
-
-    a = RagPipeline(s.settings, s.retriever, TwoReplies()).ask("When was the Eiffel Tower finished?")
-    assert a.abstained and a.unconfirmed[1] == abstain_message()
 
 
 def test_warm_up_prepares_the_generator_for_the_system_prompt_every_question_sends(

@@ -1,4 +1,4 @@
-"""rag.generate.PromptPrefix: a prompt that starts with the cached prefix's tokens must decode
+"""rag.kv_cache.PromptPrefix: a prompt that starts with the cached prefix's tokens must decode
 exactly what a full prefill decodes, on the eager (growing) cache and on the static cache the
 compiled decode step uses; a tiny random Llama stands in for the generator."""
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessorList
 
-from rag.generate import next_tokens, prompt_prefix
+from rag.decode import next_tokens
+from rag.kv_cache import prompt_prefix
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,16 @@ def model() -> Any:
     return LlamaForCausalLM(config).eval()
 
 
-def _decode(model: Any, prompt: list[int], **kwargs: Any) -> list[tuple[int, float]]:
-    return list(next_tokens(model, torch.tensor([prompt]), LogitsProcessorList(), 12, set(), sample=False, **kwargs))
+def _decode(model: Any, prompt: list[int], **kwargs: Any) -> tuple[list[int], list[torch.Tensor]]:
+    """-> (the tokens decoded, each step's scores), the scores as the logits processors see them."""
+    seen: list[torch.Tensor] = []
+
+    def record(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        seen.append(scores.clone())
+        return scores
+
+    tokens = list(next_tokens(model, torch.tensor([prompt]), LogitsProcessorList([record]), 12, set(), False, **kwargs))
+    return tokens, seen
 
 
 @pytest.mark.parametrize("static", [False, True], ids=["growing cache", "static cache"])
@@ -41,10 +50,11 @@ def test_a_prompt_on_the_cached_prefix_decodes_what_a_full_prefill_decodes(model
     step = model.forward if static else None  # the static-cache path, uncompiled
     for question in range(3):
         prompt = system + torch.randint(0, 64, (15 + 5 * question,), generator=g).tolist()
-        full = _decode(model, prompt, step=step)
-        seeded = _decode(model, prompt, step=step, prefix_kv=prefix.reusable(prompt))
-        assert [t for t, _ in seeded] == [t for t, _ in full]
-        assert [p for _, p in seeded] == pytest.approx([p for _, p in full], abs=1e-5)
+        tokens, scores = _decode(model, prompt, step=step)
+        seeded_tokens, seeded_scores = _decode(model, prompt, step=step, prefix_kv=prefix.reusable(prompt))
+        assert seeded_tokens == tokens
+        for seeded, full in zip(seeded_scores, scores, strict=True):
+            torch.testing.assert_close(torch.softmax(seeded, -1), torch.softmax(full, -1), atol=1e-5, rtol=0)
 
 
 def test_only_the_shared_start_is_reused_and_never_the_last_token(model: Any) -> None:

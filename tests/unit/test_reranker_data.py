@@ -1,11 +1,17 @@
-"""Reranker training pairs from NFCorpus-style qrels: positives, mined and random negatives."""
+"""Reranker training pairs from NFCorpus-style qrels (positives, mined and random negatives), its
+model card, and the command line whose defaults are the shipped model's recorded recipe."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from rag.config import REPO_ROOT
+from rag.train import reranker
 from rag.train.data import nfcorpus_pairs
 from rag.train.reranker import write_card
 
@@ -84,22 +90,93 @@ def test_model_card_lists_every_stage_and_states_the_fusion_setting_it_was_measu
     assert "**Status: opt-in.**" in card and "the reranker's order alone" in card
 
 
-def test_model_card_of_a_listwise_gpu_run_on_a_shortened_stack(tmp_path: Path) -> None:
+def test_model_card_of_a_gpu_run(tmp_path: Path) -> None:
     info = {
-        "base": "models/reranker", "continued_from": {"base": "MiniLM", "steps": 325, "batch_size": 16,
-                                                      "pairs": 5200, "train_seconds": 686.7},
-        "nfcorpus": {"split": "train", "queries": 2590, "pairs": 2111, "ranked_positives_only": True},
-        "squad": {"train_articles": 32, "questions": 1379, "pairs": 1379, "held_out_dev_articles": ["Oxygen"]},
-        "mine_depth": 30, "random_negatives": 2, "list_size": 16, "layers": 3,
-        "loss": "LambdaLoss (NDCG-Loss2++) over lists of 16 passages, 16 lists a step", "pairs": 55840,
-        "positives": 10696, "steps": 657, "batch_size": 256, "learning_rate": 5e-5, "max_length": 160,
-        "seed": 31, "train_seconds": 158.6, "mining_cached": True, "device": "NVIDIA H100 80GB HBM3 (bf16 autocast)",
-        "torch_threads": 4, "train_loss": 0.37,
+        "base": "models/reranker", "nfcorpus": {"split": "train", "queries": 2590, "pairs": 20288},
+        "squad": {"train_articles": 32, "questions": 1000, "pairs": 4000, "held_out_dev_articles": ["Oxygen"]},
+        "hard_negatives": 2, "random_negatives": 1, "loss": "BCE", "pairs": 24288, "positives": 6072, "steps": 900,
+        "batch_size": 16, "learning_rate": 5e-5, "max_length": 160, "seed": 14, "train_seconds": 80.2,
+        "mining_cached": True, "device": "NVIDIA H100 80GB HBM3 (bf16 autocast)", "torch_threads": 4,
+        "train_loss": 0.8,
     }  # fmt: skip
     (tmp_path / "training.json").write_text(json.dumps(info))
     card = write_card(tmp_path).read_text()
-    assert card.startswith("# Grounded reranker (MiniLM cross-encoder, 3 layers)")
-    assert "trained on a lent GPU" in card and "Trained here, on CPU" not in card
-    assert "Only the first 3 of MiniLM's 6 transformer layers are kept" in card
-    assert "2111 ranked lists" in card and "up to 16 passages" in card and "1379 lists" in card
-    assert "657 steps of 256 (3.01 epoch)" in card
+    assert card.startswith("# Grounded reranker (MiniLM cross-encoder, 6 layers)")
+    assert "Trained on a GPU (`--device cuda`)" in card and "Trained here, on CPU" not in card
+
+
+# --- the command line reproduces the shipped model ----------------------------------------------
+
+SHIPPED = REPO_ROOT / "models" / "reranker"
+
+
+def recorded(stage: dict[str, Any]) -> dict[str, Any]:
+    """The values one stage of training.json records, under the command line's names. The first
+    stage's record predates positives_per_query, mine_depth and ranked_positives_only (then 1, 30
+    and off: the code had no such settings yet)."""
+    return {
+        "nf_queries": stage["nfcorpus"]["queries"],
+        "ranked_positives": stage["nfcorpus"].get("ranked_positives_only", False),
+        "squad_paragraphs": stage["squad"]["questions"],
+        "positives": stage.get("positives_per_query", 1),
+        "hard_negatives": stage["hard_negatives"],
+        "random_negatives": stage["random_negatives"],
+        "mine_depth": stage.get("mine_depth", 30),
+        "epochs": stage["epochs"],
+        "max_steps": stage["steps"],
+        "batch_size": stage["batch_size"],
+        "lr": stage["learning_rate"],
+        "head_lr": stage["head_learning_rate"],
+        "max_length": stage["max_length"],
+        "seed": stage["seed"],
+        "threads": stage["torch_threads"],
+    }
+
+
+def cli(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in recorded(json.loads((SHIPPED / "training.json").read_text()))}
+
+
+def test_the_default_command_line_is_the_shipped_models_recorded_recipe() -> None:
+    """`make train-reranker` (no flags) trains with exactly what models/reranker/training.json
+    records: its last stage's settings, into models/reranker, with the loss it was trained with."""
+    record = json.loads((SHIPPED / "training.json").read_text())
+    args = reranker.parse_args([])
+    assert cli(args) == recorded(record)
+    assert record["loss"] == reranker.BCE
+    assert (args.recipe, args.stage, Path(args.out)) == (SHIPPED / "training.json", 0, SHIPPED)
+
+
+def test_every_recorded_stage_has_its_own_settings_and_starts_from_the_one_before() -> None:
+    record = json.loads((SHIPPED / "training.json").read_text())
+    stages = reranker.recorded_stages(record)
+    assert len(stages) == 3 and stages[-1] is record
+    assert "continued_from" not in stages[0] and stages[0]["base"].startswith("sentence-transformers/all-MiniLM")
+    for n, stage in enumerate(stages, start=1):
+        args = reranker.parse_args(["--stage", str(n)])
+        assert cli(args) == recorded(stage), f"stage {n}"
+        assert stage["loss"] == reranker.BCE
+        assert args.base == ("" if n == 1 else str(reranker.stage_dir(n - 1)))
+        assert Path(args.out) == (SHIPPED if n == len(stages) else reranker.stage_dir(n))
+
+
+def test_a_run_without_stage_trains_every_stage_from_the_previous_ones_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[argparse.Namespace] = []
+
+    def train(args: argparse.Namespace) -> dict[str, object]:
+        runs.append(args)
+        return {"steps": args.max_steps}
+
+    monkeypatch.setattr(reranker, "train", train)
+    monkeypatch.setattr(reranker, "write_card", lambda out, metrics=None: out / "README.md")
+    assert reranker.main(["--out", str(tmp_path / "model"), "--threads", "2"]) == 0
+    assert [r.stage for r in runs] == [1, 2, 3]
+    assert [r.base for r in runs] == ["", str(reranker.stage_dir(1)), str(reranker.stage_dir(2))]
+    assert [r.out for r in runs] == [str(reranker.stage_dir(1)), str(reranker.stage_dir(2)), str(tmp_path / "model")]
+    assert [r.threads for r in runs] == [2, 2, 2]  # a flag given applies to every stage
+    stages = reranker.recorded_stages(json.loads((SHIPPED / "training.json").read_text()))
+    assert [(r.lr, r.seed) for r in runs] == [(s["learning_rate"], s["seed"]) for s in stages]
+    with pytest.raises(SystemExit):
+        reranker.parse_args(["--base", "somewhere"])  # --base only with --stage

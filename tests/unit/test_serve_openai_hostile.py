@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import select
+import selectors
 import socket
 import time
 from collections.abc import Iterator
@@ -22,6 +22,13 @@ from rag.types import Chunk
 from tests.fakes import EchoGenerator
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _readable(s: socket.socket, timeout: float) -> bool:
+    """poll-based (select() fails on descriptors above 1023 late in a long test run)."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(s, selectors.EVENT_READ)
+        return bool(sel.select(timeout))
 
 
 @pytest.fixture
@@ -138,7 +145,7 @@ def _dropped_within(s: socket.socket, seconds: float, trickle: bytes) -> bool:
     i = 0
     while time.monotonic() < deadline:
         try:
-            if select.select([s], [], [], 0.1)[0] and not s.recv(65536):
+            if _readable(s, 0.1) and not s.recv(65536):
                 return True  # EOF: the server hung up
             s.send(trickle[i % len(trickle) : i % len(trickle) + 1])
         except OSError:  # reset or broken pipe: hung up too

@@ -1,4 +1,4 @@
-"""Which tokens end an answer (rag.generate.stop_ids): the generation config's eos, the
+"""Which tokens end an answer (rag.llm_load.stop_ids): the generation config's eos, the
 tokenizer's, and every end-of-text token of the chat templates we ship that the vocabulary
 holds as a special token (Qwen2.5 ends its turn with <|im_end|> whichever eos its GGUF names)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rag.generate import END_TOKENS, stop_ids
+from rag.llm_load import END_TOKENS, stop_ids
 
 
 @dataclass
