@@ -29,8 +29,8 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 HASH_PREFIX = "scrypt$"
@@ -95,6 +95,14 @@ class Brake(Protocol):
     def reset(self, key: str) -> None: ...
 
 
+def check_brake_limits(max_failures: int, window_s: float) -> None:
+    """Refuse a brake that could never let anyone in or never forget a failure."""
+    if max_failures < 1:
+        raise ValueError("max_failures must be at least 1")
+    if window_s <= 0:
+        raise ValueError("window_s must be positive")
+
+
 class RateLimiter:
     """At most ``max_failures`` failed attempts per ``window_s`` seconds for each key.
 
@@ -123,10 +131,7 @@ class RateLimiter:
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_failures < 1:
-            raise ValueError("max_failures must be at least 1")
-        if window_s <= 0:
-            raise ValueError("window_s must be positive")
+        check_brake_limits(max_failures, window_s)
         self.max_failures = max_failures
         self.window_s = window_s
         self._clock = clock
@@ -174,22 +179,27 @@ class LoginResult:
     ok: bool
     refused: bool  # True: too many failures, the password was not even checked
     retry_after: float  # seconds until the next attempt is allowed (0.0: allowed now)
+    matched: int = field(default=-1, repr=False)  # which of the expected passwords matched (-1: none)
 
 
-def attempt_login(given: str, expected: str, limiter: Brake, key: str) -> LoginResult:
-    """Check ``given`` against ``expected`` unless ``key`` is rate-limited; count failures.
+def attempt_login(given: str, expected: str | Sequence[str], limiter: Brake, key: str) -> LoginResult:
+    """Check ``given`` against ``expected`` (one password, or several tried in order: one
+    attempt either way) unless ``key`` is rate-limited; count failures.
 
     >>> rl = RateLimiter(max_failures=5, window_s=60, clock=lambda: 0.0)
     >>> attempt_login("right", "right", rl, "admin").ok
     True
     >>> attempt_login("wrong", "right", rl, "admin")
     LoginResult(ok=False, refused=False, retry_after=0.0)
+    >>> attempt_login("reader-pw", ["admin-pw", "reader-pw"], rl, "signin").matched
+    1
     """
     wait = limiter.retry_after(key)
     if wait > 0:
         return LoginResult(ok=False, refused=True, retry_after=wait)
-    if check_password(given, expected):
-        limiter.reset(key)
-        return LoginResult(ok=True, refused=False, retry_after=0.0)
+    for i, password in enumerate([expected] if isinstance(expected, str) else expected):
+        if check_password(given, password):
+            limiter.reset(key)
+            return LoginResult(ok=True, refused=False, retry_after=0.0, matched=i)
     limiter.record_failure(key)
     return LoginResult(ok=False, refused=False, retry_after=limiter.retry_after(key))

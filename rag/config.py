@@ -298,8 +298,8 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         default=None,
         description="Enables the admin page, uploads and destructive actions. Can also be set as "
-        "admin_password in .streamlit/secrets.toml (`make run` writes a generated one there on first "
-        "run). Unset = admin disabled.",
+        "admin_password in .streamlit/secrets.toml. Unset: the password `make run` generated on first "
+        "run (only its hash is kept, in RAG_HOME/admin-password), else admin disabled.",
     )
     auth: Literal["none", "password", "oidc"] = Field(
         default="none",

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from rag.auth import check_brake_limits
+
 
 class LoginBrake:
     """At most ``max_failures`` failed sign-ins per ``window_s`` seconds for each key, on disk."""
@@ -39,10 +41,7 @@ class LoginBrake:
         window_s: float = 60.0,
         clock: Callable[[], float] = time.time,  # wall clock: the count outlives the process
     ) -> None:
-        if max_failures < 1:
-            raise ValueError("max_failures must be at least 1")
-        if window_s <= 0:
-            raise ValueError("window_s must be positive")
+        check_brake_limits(max_failures, window_s)
         self.path = path
         self.max_failures = max_failures
         self.window_s = window_s

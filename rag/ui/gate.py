@@ -15,18 +15,15 @@ from typing import Any
 
 import streamlit as st
 
-from rag.auth import check_password
 from rag.ui.state import (
     ADMIN_OK,
     READER_OK,
     admin_password,
-    client_key,
     get_services,
-    login_brake,
     reader_password,
     remote_address,
 )
-from rag.ui.widgets import brake_message
+from rag.ui.widgets import verify_password
 
 NO_READER_PASSWORD = (
     "Sign-in is on (RAG_AUTH=password) but no reader password is set: set RAG_READER_PASSWORD or "
@@ -63,18 +60,11 @@ def _password_gate() -> bool:
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return False
-    brake, key = login_brake(), client_key("signin")
-    wait = brake.retry_after(key)
-    if wait > 0:  # refused unchecked, even if right
-        st.error(brake_message(wait, refused=True))
+    # one attempt: the admin password first (it opens admin too), then the reader one
+    result = verify_password(given, (admin or "", reader or ""), "signin")
+    if not result.ok:
         return False
-    if admin and check_password(given, admin):
-        st.session_state[ADMIN_OK] = True
-    elif not (reader and check_password(given, reader)):
-        brake.record_failure(key)
-        st.error(brake_message(brake.retry_after(key), refused=False))
-        return False
-    brake.reset(key)
+    st.session_state[ADMIN_OK] = result.matched == 0
     st.session_state[READER_OK] = True
     st.rerun()
     return False

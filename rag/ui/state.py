@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from pydantic import SecretStr
 
 from rag.config import get_settings
 from rag.credentials import stored_admin_hash
@@ -70,24 +71,25 @@ def _secret(name: str) -> str | None:
     return str(value) if value else None
 
 
+def _password(configured: SecretStr | None, name: str) -> str | None:
+    """A password set in the environment (``configured``), else ``name`` in secrets.toml."""
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
+    return _secret(name)
+
+
 def admin_password() -> str | None:
     """The admin password to check against: RAG_ADMIN_PASSWORD, else ``admin_password`` in
     ``.streamlit/secrets.toml``, else the hash `make run` generated, else ``None`` (admin
     disabled)."""
     settings = get_services().settings
-    configured = settings.admin_password
-    if configured is not None and configured.get_secret_value():
-        return configured.get_secret_value()
-    return _secret("admin_password") or stored_admin_hash(settings)
+    return _password(settings.admin_password, "admin_password") or stored_admin_hash(settings)
 
 
 def reader_password() -> str | None:
     """The reader password (RAG_AUTH=password): RAG_READER_PASSWORD, else ``reader_password``
     in ``.streamlit/secrets.toml``."""
-    configured = get_services().settings.reader_password
-    if configured is not None and configured.get_secret_value():
-        return configured.get_secret_value()
-    return _secret("reader_password")
+    return _password(get_services().settings.reader_password, "reader_password")
 
 
 def is_admin() -> bool:

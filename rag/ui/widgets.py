@@ -9,12 +9,13 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
 
-from rag.auth import attempt_login
+from rag.auth import LoginResult, attempt_login
 from rag.types import Answer, Chunk, Citation
 from rag.ui.state import ADMIN_OK, client_key, is_admin, login_brake
 
@@ -184,20 +185,20 @@ def brake_message(retry_after: float, refused: bool) -> str:
     return "Wrong password"
 
 
-def verify_password(given: str, expected: str, kind: str) -> bool:
-    """Check an entered password through the sign-in brake of this client (``kind`` names
-    the bucket: ``admin`` or ``reader``); on failure an error says why. The password itself
-    is never shown, stored or logged."""
+def verify_password(given: str, expected: str | Sequence[str], kind: str) -> LoginResult:
+    """Check an entered password (or several, in order) through the sign-in brake of this
+    client (``kind`` names the bucket: ``admin`` or ``signin``); on failure an error says why.
+    The password itself is never shown, stored or logged."""
     result = attempt_login(given, expected, login_brake(), client_key(kind))
     if not result.ok:
         st.error(brake_message(result.retry_after, result.refused))
-    return result.ok
+    return result
 
 
 def verify_admin(given: str, expected: str) -> bool:
     """Check an entered admin password; on success the session counts as admin
     (``st.session_state["admin_ok"]``)."""
-    if not verify_password(given, expected, "admin"):
+    if not verify_password(given, expected, "admin").ok:
         return False
     st.session_state[ADMIN_OK] = True
     return True
