@@ -12,7 +12,7 @@ RESULTS  := results
 DATASETS ?= $(or $(GROUNDED_DATASETS),../shared/datasets)
 
 .PHONY: run test install install-qwen1.5b chromium screenshots unit samples clean docs train-reranker train-lora \
-	eval-retrieval eval-answers eval-floor bench bench-ingest bench-answer bench-retrieval bench-scale \
+	train-claim-checker eval-retrieval eval-answers eval-floor eval-claims bench bench-ingest bench-answer bench-retrieval bench-scale \
 	bench-memory bench-first-question
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-qwen0.5b.txt
@@ -66,6 +66,11 @@ train-lora: $(STAMP)
 	$(BIN)/python -m rag.train.lora --build-only --data-out .cache/lora-data
 	$(BIN)/python -m rag.train.lora --data .cache/lora-data
 
+## Train a claim checker into results/claim-checker/ (not loaded by the app; docs/decisions/claim-checker.md):
+## about 1.5 h on 2 CPU cores; resumes from its last checkpoint when interrupted.
+train-claim-checker: $(STAMP)
+	$(BIN)/python -m rag.train.claim_checker
+
 ## Retrieval quality of every mode on NFCorpus test (docs/quality.md).
 eval-retrieval: $(STAMP)
 	@mkdir -p $(RESULTS)
@@ -83,6 +88,13 @@ eval-answers: $(STAMP)
 eval-floor: $(STAMP)
 	@mkdir -p $(RESULTS)
 	$(BIN)/python -m rag.eval floor > $(RESULTS)/$@.json.tmp
+	mv $(RESULTS)/$@.json.tmp $(RESULTS)/$@.json
+
+## The answer check's balanced accuracy on the held-out claim sets (docs/quality.md); add
+## --model results/claim-checker to compare a trained checker.
+eval-claims: $(STAMP)
+	@mkdir -p $(RESULTS)
+	$(BIN)/python -m rag.eval claims --json > $(RESULTS)/$@.json.tmp
 	mv $(RESULTS)/$@.json.tmp $(RESULTS)/$@.json
 
 # Speed and memory benchmarks (docs/performance.md); each prints its figures and

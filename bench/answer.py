@@ -8,7 +8,7 @@ object: index size, time to first token (p50/max, from the question to the first
 piece: retrieval + prompt prefill), decode speed (new tokens after the first / time from the
 first to the last new token, stamped in the generator's decode loop), and the process RSS with all models
 loaded. The baseline, measured after it in the same run on the same questions, is the same
-generator decoding with its dense bf16 weights, eagerly (``RAG_LLM_INT8_DECODE=off``,
+generator decoding with its dense bf16 weights, eagerly (``Tuning.llm_int8_decode=off``,
 ``RAG_LLM_COMPILE=off``; skip it with ``--no-baseline``). Each pass also reports the time to
 the final, checked answer (``answer_s``). With ``RAG_LLM_COMPILE=on`` a third pass,
 int8 decoding without the compiled step, is timed too, and the answers of the compiled and eager
@@ -19,6 +19,7 @@ passes are compared (``same_answers_as_eager``). ``--json`` also writes the obje
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -168,7 +169,8 @@ def main() -> int:
             eager = result["eager_int8_decode"]["decode_tokens_per_s_pooled"]
             if eager:
                 result["compile_speedup"] = round(ours["decode_tokens_per_s_pooled"] / eager, 2)
-        update = {"llm_int8_decode": "off", "llm_compile": "off"}
+        tuning = dataclasses.replace(services.settings.tuning, llm_int8_decode="off")
+        update = {"tuning": tuning, "llm_compile": "off"}
         pipeline.generator = TransformersGenerator(services.settings.model_copy(update=update))
         result["baseline_dense_decode"], _ = time_answers(pipeline, queries)
         base = result["baseline_dense_decode"]["decode_tokens_per_s_pooled"]

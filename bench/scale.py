@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.eval.datasets import datasets_dir
 from rag.eval.metrics import percentiles
+from rag.pipeline import retrieval_trace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATASETS = datasets_dir()
@@ -117,9 +118,8 @@ def nf_queries(n: int) -> list[str]:
 
 def _timed_retrieve(services: Any, query: str, stages: dict[str, list[float]]) -> None:
     """Ask one query through the app's retriever; append each stage's ms (and the total) to ``stages``."""
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    services.retriever.retrieve(query, services.settings.candidates, None, timings)
+    timings = retrieval_trace(services.settings, services.retriever, None, query).timings
     timings["total"] = (time.perf_counter() - t0) * 1000
     for name, ms in timings.items():
         stages.setdefault(name, []).append(ms)
@@ -133,7 +133,7 @@ def time_queries(services: Any, queries: list[str]) -> dict[str, Any]:
     """Latency per stage of ``queries[1:]``; ``queries[0]`` pays the BM25 rebuild, reported apart."""
     services.pipeline  # noqa: B018 -- the app's process holds the generator too (RSS is logged per slice)
     t0 = time.perf_counter()
-    services.retriever.retrieve(queries[0], services.settings.candidates)  # rebuilds BM25 for the new version
+    retrieval_trace(services.settings, services.retriever, None, queries[0])  # rebuilds BM25 for the new version
     first = (time.perf_counter() - t0) * 1000
     stages: dict[str, list[float]] = {}
     for q in queries[1:]:
@@ -145,7 +145,7 @@ def interleaved(a: Any, b: Any, queries: list[str]) -> tuple[dict[str, Any], dic
     """Per-stage latency of the same queries on two indexes, alternating between them."""
     times: list[dict[str, list[float]]] = [{}, {}]
     for services in (a, b):
-        services.retriever.retrieve(queries[0], services.settings.candidates)  # BM25 build, warm-up
+        retrieval_trace(services.settings, services.retriever, None, queries[0])  # BM25 build, warm-up
     for q in queries[1:]:
         for side, services in enumerate((a, b)):
             _timed_retrieve(services, q, times[side])

@@ -136,7 +136,7 @@ class Indexer:
     ) -> list[FileResult]:
         """Index files and folders. Parsing runs in a background thread while the main thread
         embeds; chunks from several files are embedded together in batches of about
-        ``settings.ingest_batch_chunks`` (one forward pass per batch, not per file).
+        ``settings.tuning.ingest_batch_chunks`` (one forward pass per batch, not per file).
         """
         files = [p for p, _explicit in iter_files(paths, skipped)]
         self.reconcile_if_needed()  # finish what an interrupted run left behind
@@ -163,7 +163,7 @@ class Indexer:
             if item is not None:
                 group.append(item)
                 pending += len(item.chunks)
-            if group and (item is None or pending >= self.settings.ingest_batch_chunks):
+            if group and (item is None or pending >= self.settings.tuning.ingest_batch_chunks):
                 results += commit(self, group)
                 group, pending = [], 0
                 if progress:

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT NOT NULL,
     doc_id   TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    tokens   TEXT,  -- BM25 tokens, space-separated (rag.sparse); NULL = not tokenised yet
+    tokens   TEXT,  -- BM25 tokens, space-separated (rag.sparse_tokens); NULL = not tokenised yet
     PRIMARY KEY (doc_id, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_id ON chunks(chunk_id);

@@ -106,7 +106,7 @@ def _build(
             batch.extend(chunks)
             out.items.append((IndexedDocument(**{**d.__dict__, "chunks": len(chunks)}), [c.id for c in chunks]))
             out.chunks += len(chunks)
-        if len(batch) >= ix.settings.ingest_batch_chunks:
+        if len(batch) >= ix.settings.tuning.ingest_batch_chunks:
             flush()
     flush()
     return out

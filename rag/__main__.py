@@ -1,4 +1,10 @@
-"""`python -m rag ask "QUESTION" [--json]`: answer from the index at RAG_HOME."""
+"""`python -m rag ask "QUESTION" [--json] [--history FILE]`: answer from the index at RAG_HOME.
+
+With ``--history FILE`` the question continues a conversation: FILE (JSON lines, one
+``{"question", "answer"}`` per exchange; created when missing) gives the earlier turns, a
+follow-up such as "How often is it repainted?" is searched for as the standalone question it
+is rewritten into (rag/followup.py), and the new exchange is appended to FILE.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,30 @@ import json
 import sys
 from pathlib import Path
 
+from rag.followup import Turn
 
-def _ask(question: str, as_json: bool) -> int:
+
+def read_history(path: Path | None) -> list[Turn]:
+    """The earlier exchanges kept in ``path`` (none when it is missing or not given)."""
+    if path is None or not path.exists():
+        return []
+    turns = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                d = json.loads(line)
+                turns.append(Turn(str(d["question"]), str(d["answer"])))
+            except (ValueError, KeyError, TypeError) as e:
+                what = 'a {"question": ..., "answer": ...} JSON line'
+                raise SystemExit(f"{path}:{n} is not {what} ({e}); fix or remove it.") from None
+    return turns
+
+
+def _ask(question: str, as_json: bool, history_file: Path | None = None) -> int:
     from rag.config import get_settings
     from rag.services import Services
+
+    history = read_history(history_file)
 
     services = Services(get_settings())
     if services.document_count() == 0:
@@ -20,14 +46,19 @@ def _ask(question: str, as_json: bool) -> int:
         )
         return 1
     if as_json:
-        print(json.dumps(services.ask(question).to_json(), ensure_ascii=False))
+        result = services.ask(question, history=history)
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        _remember(history_file, question, result.text)
         return 0
-    stream = services.ask_stream(question)
+    stream = services.ask_stream(question, history=history)
     for piece in stream:  # raw text as it is generated
         print(piece, end="", flush=True)
     print()
     answer = stream.answer
     assert answer is not None
+    _remember(history_file, question, answer.text)
+    if answer.searched_for:
+        print(f"\nSearched for: {answer.searched_for}")
     print("\nAnswer (checked against the sources):\n" + answer.text)
     for c in answer.citations:
         page = f", page {c.chunk.page}" if c.chunk.page is not None else ""
@@ -38,6 +69,12 @@ def _ask(question: str, as_json: bool) -> int:
     t = answer.timings_ms
     print(f"({t.get('retrieve', 0):.0f} ms retrieve, {t.get('generate', 0):.0f} ms generate)")
     return 0
+
+
+def _remember(path: Path | None, question: str, answer: str) -> None:
+    if path is not None:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"question": question, "answer": answer}, ensure_ascii=False) + "\n")
 
 
 def _warmup() -> int:
@@ -69,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     ask = sub.add_parser("ask", help="answer a question from the indexed documents")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    ask.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="continue the conversation kept in FILE (JSON lines; the new exchange is appended)",
+    )
     sub.add_parser("warmup", help="load the models once (converts the packaged generator to the cache)")
     args = parser.parse_args(argv)
     from rag.llm_openai import GeneratorUnavailable
@@ -79,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "warmup":
             return _warmup()
         if args.command == "ask":
-            return _ask(args.question, args.json)
+            return _ask(args.question, args.json, args.history)
     except (ModelNotFound, GeneratorUnavailable, StoreUnavailable) as e:  # messages name the fix
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,5 +1,5 @@
 """The abstention gate: the local model may start the fixed abstention phrase only when it is
-sure enough (``RAG_ABSTAIN_MIN_PROB``); below that it must write its best answer, which the
+sure enough (``Tuning.abstain_min_prob``); below that it must write its best answer, which the
 app's citation check then verifies."""
 
 from __future__ import annotations

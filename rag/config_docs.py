@@ -43,8 +43,9 @@ _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 def sections(settings_cls: type[BaseSettings] = Settings) -> list[tuple[str, list[str]]]:
     """The fields of ``settings_cls`` grouped by the ``# --- title ---`` comment above them in its
     source, in source order; fields the source does not show (or that come before any header) go
-    to a last "Other" group. Only fields the class has at run time are listed."""
-    fields = list(settings_cls.model_fields)
+    to a last "Other" group. Only fields the class has at run time are listed, less those the
+    environment cannot set (``exclude=True``: the tuned constants)."""
+    fields = [n for n, f in settings_cls.model_fields.items() if not f.exclude]
     try:
         source = inspect.getsource(settings_cls)
     except (OSError, TypeError):
@@ -60,7 +61,7 @@ def sections(settings_cls: type[BaseSettings] = Settings) -> list[tuple[str, lis
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
         name = node.target.id
-        if name not in settings_cls.model_fields or name in seen:
+        if name not in fields or name in seen:
             continue
         above = [title for line, title in headers if line < node.lineno]
         title = above[-1] if above else OTHER
@@ -151,8 +152,8 @@ def _plain(value: object) -> str:
 def default_text(field: FieldInfo) -> str:
     """The default as an operator would write it.
 
-    >>> default_text(Settings.model_fields["home"]), default_text(Settings.model_fields["rrf_k"])
-    ('`data`', '`60`')
+    >>> default_text(Settings.model_fields["home"]), default_text(Settings.model_fields["top_k"])
+    ('`data`', '`4`')
     >>> default_text(Settings.model_fields["model_cache"])
     'unset'
     """
@@ -204,7 +205,9 @@ def render(settings_cls: type[BaseSettings] = Settings) -> str:
         "offline default shipped with the app), a local folder (or, for the generator, a `.gguf` file) or a",
         "Hugging Face id (with `HF_HUB_OFFLINE=0`). The README lists the ones an operator changes most;",
         f"this page lists all of them, grouped as in `rag/config.py`, from their own descriptions (`{COMMAND}`",
-        "writes it, and a unit test fails when it is out of date).",
+        "writes it, and a unit test fails when it is out of date). Constants tuned on dev sets (fusion,",
+        "feedback, reranking depth, the abstention gate, batch sizes) are not settings: they live in",
+        "`rag/tuning.py`, each next to the reason for its value.",
         "",
     ]
     groups = sections(settings_cls)

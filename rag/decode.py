@@ -32,10 +32,10 @@ def logits_processors(settings: Settings, abstain_starts: list[int], prompt_len:
 
     s = settings
     procs = LogitsProcessorList()
-    if s.repetition_penalty != 1.0:
-        procs.append(RepetitionPenaltyLogitsProcessor(s.repetition_penalty))
-    if s.abstain_min_prob > 0 and abstain_starts:
-        procs.append(abstention_processor(abstain_starts, prompt_len, s.abstain_min_prob))
+    if s.tuning.repetition_penalty != 1.0:
+        procs.append(RepetitionPenaltyLogitsProcessor(s.tuning.repetition_penalty))
+    if s.tuning.abstain_min_prob > 0 and abstain_starts:
+        procs.append(abstention_processor(abstain_starts, prompt_len, s.tuning.abstain_min_prob))
     if s.temperature > 0:
         procs.extend([TemperatureLogitsWarper(s.temperature), TopPLogitsWarper(0.9)])
     return procs

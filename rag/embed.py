@@ -88,7 +88,7 @@ class SentenceTransformerEmbedder:
         self.path = resolve_embedding_model(settings.embedding_model)
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
-        self.batch_size = settings.embedding_batch_size or (16 if self.device == "cpu" and not self.bf16 else 32)
+        self.batch_size = settings.tuning.embedding_batch_size or (16 if self.device == "cpu" and not self.bf16 else 32)
         self.model = SentenceTransformer(self.path, device=self.device)
         self.dim = int(self.model.get_embedding_dimension() or 0)
         if self.bf16:
@@ -101,7 +101,7 @@ class SentenceTransformerEmbedder:
         from rag.prepack import prepack_if_enabled  # imports torch: load time only
 
         # pre-packed oneDNN linears where the CPU has bf16 (~20% faster encoding; rag/prepack.py)
-        self.prepacked = prepack_if_enabled(self.model, settings.cpu_prepack, self.device, self.bf16)
+        self.prepacked = prepack_if_enabled(self.model, settings.tuning.cpu_prepack, self.device, self.bf16)
         # A separate copy for counting: chunking runs in a parsing thread beside encode(), and a
         # fast tokenizer shared by two threads can fail with "Already borrowed".
         self._counter = TokenCounter.for_tokenizer(self.model.tokenizer)

@@ -75,7 +75,9 @@ class TransformersGenerator:
         loaded = load_generator(settings)
         self.loaded_from, self.adapter, self.bf16 = loaded.loaded_from, loaded.adapter, loaded.bf16
         self._setup(settings, loaded.model, loaded.tokenizer, loaded.device)
-        if settings.llm_int8_decode == "on" or (settings.llm_int8_decode == "auto" and self.device == "cpu"):
+        if settings.tuning.llm_int8_decode == "on" or (
+            settings.tuning.llm_int8_decode == "auto" and self.device == "cpu"
+        ):
             from rag.quantize import quantize_for_decode
 
             self.int8_decode = quantize_for_decode(self.model) > 0
@@ -122,7 +124,7 @@ class TransformersGenerator:
         """Keys and values for the start ``prompt`` shares with every prompt of these messages but
         the last one's content (the chat template and the system prompt); computed here when
         there is none yet or the system prompt changed (call with the model lock held)."""
-        if not self.settings.llm_prefix_cache or not full_attention_only(self.model.config):
+        if not self.settings.tuning.llm_prefix_cache or not full_attention_only(self.model.config):
             return []
         if self._prefix is None or common_prefix_len(self._prefix.ids, prompt) < len(self._prefix.ids):
             # The fixed start: what the prompt has in common with the same messages ending in any

@@ -84,7 +84,7 @@ class Catalog(Protocol):
 
 @runtime_checkable
 class SparseRefresher(Protocol):
-    """The keyword (BM25) index, told that the index changed (rag.sparse.SparseSearcher)."""
+    """The keyword (BM25) index, told that the index changed (rag.sparse_search.SparseSearcher)."""
 
     def refresh_soon(self) -> None: ...
 

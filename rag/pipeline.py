@@ -2,11 +2,18 @@
 
 question -> retrieve (dense + BM25, fused) -> (nothing relevant? abstain) -> rerank top-N
          -> prompt -> generate (streamed)
-         -> clean markers -> attribute unmarked claims -> cite -> Answer
+         -> clean markers -> check each claim against its source -> cite -> Answer
+
+A follow-up that leans on the conversation ("How often is it repainted?") is first rewritten
+into a standalone question (rag/followup.py), which is what is searched for and answered.
+
+:func:`retrieval_trace` is the retrieval half on its own, every stage's list kept: the app, the
+retrieval evaluation and the benchmarks all go through it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -15,10 +22,11 @@ from typing import Protocol
 
 from rag.cite import citations_for, clean_markers, extract_answer, verify_answer
 from rag.config import Settings
+from rag.followup import Turn, standalone
 from rag.interfaces import Generator, PreparesPrompts, Reranker
 from rag.prompting import PromptTemplate, build_messages, load_template
 from rag.rerank import rerank_scored
-from rag.types import Answer, Chunk, ScoredChunk
+from rag.types import Answer, Chunk, RetrievalTrace, ScoredChunk
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +37,40 @@ MAX_QUESTION_CHARS = 2000
 
 
 class Retriever(Protocol):
-    def retrieve(
-        self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
-    ) -> list[ScoredChunk]: ...
+    def trace(
+        self, question: str, k: int, doc_ids: Sequence[str] | None = None, floor: bool = True
+    ) -> RetrievalTrace: ...
+
+
+def retrieval_trace(
+    settings: Settings,
+    retriever: Retriever,
+    reranker: Reranker | None,
+    question: str,
+    doc_ids: Sequence[str] | None = None,
+    *,
+    depth: int | None = None,
+    rerank_top_n: int | None = None,
+    floor: bool = True,
+) -> RetrievalTrace:
+    """Evidence for ``question``, each stage kept: the first stage (``depth`` candidates per
+    list, default ``Tuning.candidates``), then, with a reranker, the top ``rerank_top_n`` re-ordered
+    (fused with the first-stage order as ``Tuning.rerank_keep_first_stage`` says), and the
+    ``top_k`` sources: those under the reranker's relevance floor dropped. ``floor=False`` keeps
+    what both floors would drop (evaluation ranks everything)."""
+    t = settings.tuning
+    tr = retriever.trace(question, depth or t.candidates, doc_ids, floor)
+    if reranker is None or not tr.first:
+        tr.sources = tr.first[: settings.top_k]
+        return tr
+    t0 = time.perf_counter()
+    tr.reranked, tr.rerank_scores = rerank_scored(
+        question, tr.first, reranker, rerank_top_n or t.rerank_top_n, t.rerank_keep_first_stage
+    )
+    tr.timings["rerank"] = _ms(t0)
+    least = getattr(reranker, "floor", float("-inf")) if floor else float("-inf")
+    tr.sources = [h for h in tr.reranked[: settings.top_k] if tr.rerank_scores.get(h.chunk.id, float("-inf")) >= least]
+    return tr
 
 
 def _ms(t0: float) -> float:
@@ -94,41 +133,52 @@ class RagPipeline:
             return
         stand_in = Chunk("warm-up", "warm-up", "warm-up.txt", None, 0, 1, "?")
         try:
-            self.generator.prepare(build_messages("?", [stand_in], self.template, self.settings.max_source_chars))
+            self.generator.prepare(
+                build_messages("?", [stand_in], self.template, self.settings.tuning.max_source_chars)
+            )
         except Exception:  # only a head start: the first question prefills it and reports any error
             log.warning("generator warm-up failed; the first question will prefill the prompt itself", exc_info=True)
 
     def sources(
         self, question: str, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]:
-        """Evidence for ``question``: the top-k chunks, best first. With a reranker they are
-        re-ordered and those under its relevance floor dropped."""
-        hits = self.retriever.retrieve(question, self.settings.candidates, doc_ids, timings)
-        if self.reranker is not None and hits:
-            t0 = time.perf_counter()
-            s = self.settings
-            hits, scores = rerank_scored(question, hits, self.reranker, s.rerank_top_n, s.rerank_keep_first_stage)
-            if timings is not None:
-                timings["rerank"] = _ms(t0)
-            floor = getattr(self.reranker, "floor", float("-inf"))
-            return [h for h in hits[: s.top_k] if scores.get(h.chunk.id, float("-inf")) >= floor]
-        return hits[: self.settings.top_k]
+        """Evidence for ``question``: the top-k chunks, best first (:func:`retrieval_trace`)."""
+        tr = retrieval_trace(self.settings, self.retriever, self.reranker, question, doc_ids)
+        if timings is not None:
+            timings.update(tr.timings)
+        return tr.sources
 
-    def stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:
+    def stream(self, question: str, doc_ids: Sequence[str] | None = None, history: Sequence[Turn] = ()) -> AnswerStream:
+        """``history``: the conversation so far, oldest first; a follow-up that leans on it is
+        searched for and answered as the standalone question it is rewritten into."""
         out = AnswerStream(iter(()))
-        out._pieces = self._run(question, doc_ids, out)
+        out._pieces = self._run(question, doc_ids, out, history)
         return out
 
-    def ask(self, question: str, doc_ids: Sequence[str] | None = None) -> Answer:
-        s = self.stream(question, doc_ids)
+    def ask(self, question: str, doc_ids: Sequence[str] | None = None, history: Sequence[Turn] = ()) -> Answer:
+        s = self.stream(question, doc_ids, history)
         for _ in s:
             pass
         assert s.answer is not None
         return s.answer
 
-    def _run(self, question: str, doc_ids: Sequence[str] | None, out: AnswerStream) -> Iterator[str]:
-        abstain = self.template.abstain
+    def _run(
+        self, question: str, doc_ids: Sequence[str] | None, out: AnswerStream, history: Sequence[Turn] = ()
+    ) -> Iterator[str]:
+        asked = question
         timings: dict[str, float] = {}
+        try:
+            if question.strip() and len(question) <= MAX_QUESTION_CHARS:
+                question = standalone(history, question)
+            yield from self._answer(question, doc_ids, out, timings)
+        finally:
+            if out.answer is not None and question != asked:
+                out.answer = dataclasses.replace(out.answer, question=asked, searched_for=question)
+
+    def _answer(
+        self, question: str, doc_ids: Sequence[str] | None, out: AnswerStream, timings: dict[str, float]
+    ) -> Iterator[str]:
+        abstain = self.template.abstain
         t0 = time.perf_counter()
         if not question.strip():
             out.answer = Answer(question, "Please type a question.", True, (), (), timings)
@@ -148,7 +198,7 @@ class RagPipeline:
             yield abstain
             return
         chunks = [s.chunk for s in scored]
-        messages = build_messages(question, chunks, self.template, self.settings.max_source_chars)
+        messages = build_messages(question, chunks, self.template, self.settings.tuning.max_source_chars)
         t1 = time.perf_counter()
         pieces: list[str] = []
         for piece in self.generator.stream(messages):

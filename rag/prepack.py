@@ -16,7 +16,7 @@ CPU (AVX512-BF16/AMX), MiniLM-L6, interleaved in one process:
 - outputs: embedding cosine to the plain bf16 model >= 0.99997, reranker logits within 0.004.
 
 Weight-only: the packed layout cannot be trained or saved, so this is applied to the app's
-inference copies only (``RAG_CPU_PREPACK``), never to a model being trained.
+inference copies only (``Tuning.cpu_prepack``), never to a model being trained.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def prepack_linears(model: nn.Module) -> int:
 
 
 def prepack_if_enabled(model: nn.Module, setting: str, device: str, bf16: bool) -> bool:
-    """Pack ``model``'s linears when ``setting`` (``RAG_CPU_PREPACK``) is "auto" and
+    """Pack ``model``'s linears when ``setting`` (``Tuning.cpu_prepack``) is "auto" and
     :func:`prepack_available`; returns whether it did. The embedder's and reranker's one call."""
     if setting != "auto" or not prepack_available(device, bf16):
         return False

@@ -48,8 +48,8 @@ class CrossEncoderReranker:
         self.floor = PACKAGED_RELEVANCE_FLOOR if settings.reranker_model == "packaged" else float("-inf")
         self.device = pick_device(settings.device)
         self.bf16 = use_bf16(settings, self.device)
-        self.batch_size = settings.rerank_batch_size
-        self.pass_overhead_tokens = settings.rerank_pass_overhead_tokens  # CPU only: see score()
+        self.batch_size = settings.tuning.rerank_batch_size
+        self.pass_overhead_tokens = settings.tuning.rerank_pass_overhead_tokens  # CPU only: see score()
         # The shipped weights are fp16 on disk (size). Computed with bf16 *weights* where the CPU
         # has native bf16, as the embedder is (no autocast re-casting every weight per batch), else
         # fp32; batches padded to a multiple of 16 tokens on CPU (torch's flash-attention kernel is
@@ -58,14 +58,14 @@ class CrossEncoderReranker:
         self.model = CrossEncoder(
             self.path,
             device=self.device,
-            max_length=settings.reranker_max_length,
+            max_length=settings.tuning.reranker_max_length,
             model_kwargs={"dtype": torch.bfloat16 if self.bf16 else torch.float32},
         )
         self.pad_multiple = pad_batches_for_cpu_attention(self.model, self.device)
         from rag.prepack import prepack_if_enabled  # imports torch: load time only
 
         # pre-packed oneDNN linears where the CPU has bf16 (30 pairs: p50 530 -> 428 ms; rag/prepack.py)
-        self.prepacked = prepack_if_enabled(self.model, settings.cpu_prepack, self.device, self.bf16)
+        self.prepacked = prepack_if_enabled(self.model, settings.tuning.cpu_prepack, self.device, self.bf16)
         self._lock = threading.Lock()  # one forward pass at a time: two on 2 cores slow each other down
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]:

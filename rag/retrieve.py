@@ -28,7 +28,7 @@ from rag.feedback import rocchio
 from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Embedder, Vectors, VectorStore
 from rag.store import CollectionGone
-from rag.types import ScoredChunk
+from rag.types import RetrievalTrace, ScoredChunk
 
 RETRIES = 5
 # Hits asked of Chroma beyond ``k``, so a few unlisted chunks (leftovers awaiting reconcile) do not
@@ -118,15 +118,21 @@ class DenseRetriever:
         return self.retrieve_with_vector(question, k, doc_ids, timings)[0]
 
     def retrieve_with_vector(
-        self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
+        self,
+        question: str,
+        k: int,
+        doc_ids: Sequence[str] | None = None,
+        timings: dict[str, float] | None = None,
+        floor: bool = True,
     ) -> tuple[list[ScoredChunk], Vectors]:
-        """:meth:`retrieve`, plus the question's embedding (the feedback pass reuses it)."""
+        """:meth:`retrieve`, plus the question's embedding (the feedback pass reuses it).
+        ``floor=False`` keeps the hits under ``min_score`` (evaluation ranks everything)."""
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(question)
         hits = self.search(vector, k, doc_ids)
         if timings is not None:
             timings["dense"] = (time.perf_counter() - t0) * 1000
-        return [h for h in hits if h.score >= self.min_score], vector
+        return [h for h in hits if h.score >= self.min_score or not floor], vector
 
     def feedback(
         self, vector: Vectors, feedback_ids: Sequence[str], weight: float, k: int, doc_ids: Sequence[str] | None = None
@@ -183,13 +189,35 @@ class HybridRetriever:
     def retrieve(
         self, question: str, k: int, doc_ids: Sequence[str] | None = None, timings: dict[str, float] | None = None
     ) -> list[ScoredChunk]:
-        if self.mode == "bm25":
-            return self.bm25(question, k, doc_ids, timings)
-        dense, vector = self.dense.retrieve_with_vector(question, k, doc_ids, timings)
-        if self.mode == "dense" or not dense:  # nothing semantically close: abstain, whatever BM25 says
-            return dense
-        sparse = self.bm25(question, k, doc_ids, timings)
-        return self.refine(question, vector, dense, sparse, k, doc_ids, timings)
+        trace = self.trace(question, k, doc_ids)
+        if timings is not None:
+            timings.update(trace.timings)
+        return trace.first
+
+    def trace(
+        self,
+        question: str,
+        k: int,
+        doc_ids: Sequence[str] | None = None,
+        floor: bool = True,
+        mode: Mode | None = None,
+    ) -> RetrievalTrace:
+        """The first stage, each list kept: dense (under the relevance floor dropped unless
+        ``floor=False``), BM25, and their fusion with the feedback pass. When no dense hit is
+        close enough, the first stage returns nothing (the app abstains, whatever BM25 says).
+        ``mode`` overrides the retriever's own (evaluation runs every list in hybrid mode)."""
+        mode = mode or self.mode
+        tr = RetrievalTrace(question)
+        if mode == "bm25":
+            tr.bm25 = tr.first = self.bm25(question, k, doc_ids, tr.timings)
+            return tr
+        tr.dense, vector = self.dense.retrieve_with_vector(question, k, doc_ids, tr.timings, floor)
+        if mode == "dense" or not tr.dense:
+            tr.first = tr.dense
+            return tr
+        tr.bm25 = self.bm25(question, k, doc_ids, tr.timings)
+        tr.hybrid = tr.first = self.refine(question, vector, tr.dense, tr.bm25, k, doc_ids, tr.timings)
+        return tr
 
     def refine(
         self,

@@ -15,18 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.loaders import SUPPORTED_SUFFIXES, load_bytes
 from ingest.names import safe_filename
 from ingest.pipeline import EMBEDDER_KEY, Indexer
 from ingest.registry import Registry
 from rag.config import Settings
+from rag.followup import Turn
 from rag.interfaces import Embedder, Generator, Progress, Reranker, VectorStore
 from rag.pipeline import AnswerStream, RagPipeline
 from rag.retrieve import DenseRetriever, Feedback, HybridRetriever
-from rag.sparse import SparseSearcher, tokenize, tokens_to_str
+from rag.source_view import SourceView
+from rag.sparse_search import SparseSearcher
+from rag.sparse_tokens import tokenize, tokens_to_str
 from rag.store import ChromaCatalog
 from rag.store import StoreUnavailable as StoreUnavailable  # for the CLIs: Services() raises it
-from rag.types import Answer, FileResult, IndexedDocument, ReindexReport, UploadReport
+from rag.types import Answer, Citation, FileResult, IndexedDocument, ReindexReport, UploadReport
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +105,19 @@ class Services:
         self._gen_lock = threading.Lock()
         self._pipeline: RagPipeline | None = None
         self.retriever = HybridRetriever(
-            DenseRetriever(embedder, self._active_store, settings.min_relevance, listed=self.registry.listed_ids),
+            DenseRetriever(
+                embedder, self._active_store, settings.tuning.min_relevance, listed=self.registry.listed_ids
+            ),
             self.sparse,
             mode=settings.retrieval_mode,
-            rrf_k=settings.rrf_k,
-            weights=(settings.rrf_dense_weight, settings.rrf_bm25_weight),
+            rrf_k=settings.tuning.rrf_k,
+            weights=(settings.tuning.rrf_dense_weight, settings.tuning.rrf_bm25_weight),
             feedback=Feedback(
-                settings.feedback_chunks,
-                settings.feedback_terms,
-                settings.feedback_bm25_weight,
-                settings.feedback_dense_weight,
-                settings.feedback_keep_first_pass,
+                settings.tuning.feedback_chunks,
+                settings.tuning.feedback_terms,
+                settings.tuning.feedback_bm25_weight,
+                settings.tuning.feedback_dense_weight,
+                settings.tuning.feedback_keep_first_pass,
             ),
         )
         if reranker is None and settings.reranker_model != "none":
@@ -216,12 +221,23 @@ class Services:
         """Block until the background BM25 rebuild after a write is done (and its snapshot saved)."""
         self.sparse.wait_refreshed(timeout)
 
-    def ask(self, question: str, doc_ids: Sequence[str] | None = None) -> Answer:
-        return self.pipeline.ask(question, doc_ids)
+    def ask(self, question: str, doc_ids: Sequence[str] | None = None, history: Sequence[Turn] = ()) -> Answer:
+        """``history``: the conversation so far, for follow-up questions (rag/followup.py)."""
+        return self.pipeline.ask(question, doc_ids, history)
 
-    def ask_stream(self, question: str, doc_ids: Sequence[str] | None = None) -> AnswerStream:
+    def ask_stream(
+        self, question: str, doc_ids: Sequence[str] | None = None, history: Sequence[Turn] = ()
+    ) -> AnswerStream:
         """The answer as it is generated; ``.answer`` holds the checked one once it is consumed."""
-        return self.pipeline.stream(question, doc_ids)
+        return self.pipeline.stream(question, doc_ids, history)
+
+    def source_view(self, citation: Citation) -> SourceView:
+        """The cited page or passage in its original (rag/source_view.py); raises SourceGone
+        when the document has been deleted since."""
+        from rag.source_view import build_view
+
+        doc = self.registry.get(citation.chunk.doc_id)
+        return build_view(doc, citation, lambda data, name: load_bytes(data, name).text)
 
     def stats(self) -> IndexStats:
         s = self.registry.stats()

@@ -46,6 +46,26 @@ class ScoredChunk:
     score: float  # higher is more relevant; the scale depends on the stage that set it
 
 
+@dataclass
+class RetrievalTrace:
+    """Each retrieval stage's list for one question, best first, and each stage's time (ms).
+
+    ``first`` is what the first stage returns (``hybrid``, or ``dense``/``bm25`` alone in those
+    modes); ``reranked`` is ``first`` re-ordered by the cross-encoder (empty without one);
+    ``sources`` are what the generator is given: the top ``top_k``, above the relevance floors.
+    Filled in by :func:`rag.pipeline.retrieval_trace`; evaluation and benchmarks read it."""
+
+    question: str
+    dense: list[ScoredChunk] = field(default_factory=list)
+    bm25: list[ScoredChunk] = field(default_factory=list)
+    hybrid: list[ScoredChunk] = field(default_factory=list)
+    first: list[ScoredChunk] = field(default_factory=list)
+    reranked: list[ScoredChunk] = field(default_factory=list)
+    rerank_scores: dict[str, float] = field(default_factory=dict)  # chunk id -> the cross-encoder's own score
+    sources: list[ScoredChunk] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Citation:
     """One numbered source the answer actually cites."""
@@ -77,6 +97,7 @@ class Answer:
     # generated sentences no source backs, removed from ``text`` (shown to the user as such)
     unsupported: tuple[str, ...] = ()
     extractive: bool = False  # ``text`` quotes a source because no generated claim was backed
+    searched_for: str = ""  # the standalone question a follow-up was rewritten into ("" = as asked)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -85,6 +106,7 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "unsupported": list(self.unsupported),
             "extractive": self.extractive,
+            "searched_for": self.searched_for,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 

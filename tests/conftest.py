@@ -3,6 +3,7 @@ loaded once per test session (sentence-transformers' pattern)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from rag.config import REPO_ROOT, Settings
 from rag.services import Services
+from rag.tuning import Tuning
 from tests.fakes import EchoGenerator, HashEmbedder
 
 # Converted models are cached across test runs (the GGUF conversion takes ~30 s).
@@ -38,10 +40,17 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+TUNING_FIELDS = {f.name for f in dataclasses.fields(Tuning)}
+
+
 def make_settings(home: Path, **overrides: Any) -> Settings:
     """Settings for a test. The reranker is off unless a test asks for it (``reranker_model=...``
-    or the ``real_reranker`` fixture), so fake-engine tests never load a real model."""
+    or the ``real_reranker`` fixture), so fake-engine tests never load a real model.
+    Names of :class:`rag.tuning.Tuning` constants (``min_relevance=0.0``) go into ``tuning``."""
     overrides.setdefault("reranker_model", "none")
+    tuned = {k: overrides.pop(k) for k in list(overrides) if k in TUNING_FIELDS}
+    if tuned:
+        overrides["tuning"] = dataclasses.replace(Tuning(), **tuned)
     return Settings(home=home, model_cache=MODEL_CACHE, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 

@@ -5,14 +5,14 @@ vs LoRA adapter in one run.
         [--limit 120] [--held-back-limit 40] [--no-adapter | --no-base] [--json]
 
 The SQuAD articles (by default the dev side of :func:`rag.eval.datasets.split_articles`, never
-seen by the adapter; ``--articles all`` for a file of your own) are split once more:
-``--held-back`` of them are NOT indexed. Every other paragraph is written as
+seen by the adapter; ``--articles all`` for a file of your own) are split once more
+(:mod:`rag.eval.answer_plan`): ``--held-back`` of them are NOT indexed. Every other paragraph is written as
 ``<Article>__<n>.txt`` and ingested into a fresh temporary index by the app's own Indexer.
 Each question then goes through :class:`rag.pipeline.RagPipeline` exactly as in the app
 (retrieve, rerank when a reranker is configured, prompt, generate, citation check) with the
 generator loaded without, then with, the adapter (same index, same questions).
 
-Reported per variant (see :func:`summarise`):
+Reported per variant (see :func:`rag.eval.answer_scoring.summarise`):
 
 - indexed articles' questions: token-F1 and exact match of the final answer against the gold
   answers (SQuAD normalisation, markers removed; an abstention scores 0), answered share;
@@ -21,7 +21,7 @@ Reported per variant (see :func:`summarise`):
 - held-back articles' questions (nothing relevant is indexed): correct abstention = share
   answered with the abstention phrase; hallucination = share answered anyway (the final
   answer, after the app's checks) and the raw share the model itself answered; and the share
-  the app refused before asking the model (no chunk passed RAG_MIN_RELEVANCE);
+  the app refused before asking the model (no chunk passed Tuning.min_relevance);
 - latency: time to the first token and decoding speed in tokens/s.
 """
 
@@ -29,180 +29,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
-import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rag.cite import marker_numbers
 from rag.config import Settings
-from rag.eval.answer_metrics import contains_answer, em_score, f1_score, mean
-from rag.eval.datasets import SquadArticle, SquadQuestion, datasets_dir, read_squad, split_articles
-from rag.train.lora_data import paragraph_file_name, paragraph_index
-
-DEFAULT_SQUAD = datasets_dir() / "squad-v1.1" / "dev-v1.1-first40.json"
-# The adapter's targets (checked and printed after the table).
-TARGETS = {"citation_precision": 0.9, "correct_abstention": 0.8, "f1_gain_over_base": 0.10}
-
-
-@dataclass(frozen=True)
-class EvalQuestion:
-    qid: str
-    title: str
-    question: str
-    answers: tuple[str, ...]
-    indexed: bool  # False: the article is held back (the right reply is the abstention)
-
-
-@dataclass(frozen=True)
-class Plan:
-    indexed: list[SquadArticle]
-    held_back: list[SquadArticle]
-    questions: list[EvalQuestion]
-
-
-def plan(articles: Sequence[SquadArticle], held_back: int, limit: int, held_limit: int, seed: int = 0) -> Plan:
-    """Choose the held-back articles (seeded) and sample the questions: ``limit`` from the
-    indexed articles and ``held_limit`` from the held-back ones (0 = all of them).
-
-    >>> arts = [SquadArticle(f"A{i}", ()) for i in range(8)]
-    >>> p = plan(arts, 2, 0, 0)
-    >>> len(p.indexed), len(p.held_back), {a.title for a in p.indexed} & {a.title for a in p.held_back}
-    (6, 2, set())
-    """
-    if held_back >= len(articles):
-        raise ValueError(f"--held-back {held_back} leaves no article to index (the file has {len(articles)}).")
-    titles = sorted(a.title for a in articles)
-    random.Random(seed).shuffle(titles)
-    out_titles = set(titles[:held_back])
-    indexed = [a for a in articles if a.title not in out_titles]
-    held = [a for a in articles if a.title in out_titles]
-
-    def questions(arts: Sequence[SquadArticle], n: int, is_indexed: bool) -> list[EvalQuestion]:
-        qs: list[tuple[str, SquadQuestion]] = [(a.title, q) for a in arts for p in a.paragraphs for q in p.questions]
-        if n and n < len(qs):
-            qs = random.Random(seed).sample(qs, n)
-        return [EvalQuestion(q.qid, t, q.question, q.answers, is_indexed) for t, q in qs]
-
-    return Plan(indexed, held, questions(indexed, limit, True) + questions(held, held_limit, False))
-
-
-def write_articles(articles: Sequence[SquadArticle], folder: Path) -> int:
-    """One .txt file per paragraph, named as in the LoRA training prompts -> files written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for a in articles:
-        for p in a.paragraphs:
-            (folder / paragraph_file_name(a.title, paragraph_index(p.pid))).write_text(p.context + "\n", "utf-8")
-            n += 1
-    return n
-
-
-@dataclass
-class Record:
-    """One question answered by one variant."""
-
-    variant: str
-    qid: str
-    indexed: bool
-    question: str
-    answers: tuple[str, ...]
-    raw: str  # what the model streamed
-    text: str  # the final answer after the app's checks
-    abstained: bool
-    raw_abstained: bool  # the model itself wrote the abstention phrase (or was never asked)
-    asked: bool  # False: retrieval found nothing relevant and the app abstained without the model
-    cited: list[dict[str, Any]]  # [{"n", "source", "has_answer"}]
-    f1: float
-    em: float
-    contains: bool  # the final answer holds a gold answer (SQuAD normalisation)
-    evidence: bool  # a source given to the model holds a gold answer
-    first_token_ms: float | None
-    decode_ms: float | None
-    new_tokens: int
-
-
-def score(variant: str, q: EvalQuestion, raw: str, answer: Any, abstain: str, new_tokens: int) -> Record:
-    """Turn one pipeline answer (:class:`rag.types.Answer`) into a :class:`Record`."""
-    from rag.pipeline import is_abstention
-
-    cited = [
-        {"n": c.n, "source": Path(c.chunk.source).name, "has_answer": contains_answer(c.chunk.text, q.answers)}
-        for c in answer.citations
-    ]
-    t = answer.timings_ms
-    first = t.get("first_token")
-    decode = t["generate"] - first if first is not None and "generate" in t else None
-    answered = not answer.abstained
-    return Record(
-        variant=variant, qid=q.qid, indexed=q.indexed, question=q.question, answers=q.answers, raw=raw,
-        text=answer.text, abstained=answer.abstained, raw_abstained=not raw.strip() or is_abstention(raw, abstain),
-        asked=first is not None, cited=cited,
-        f1=f1_score(answer.text, q.answers) if answered else 0.0,
-        em=em_score(answer.text, q.answers) if answered else 0.0,
-        contains=answered and contains_answer(answer.text, q.answers),
-        evidence=any(contains_answer(s.chunk.text, q.answers) for s in answer.sources),
-        first_token_ms=first, decode_ms=decode, new_tokens=new_tokens,
-    )  # fmt: skip
-
-
-def summarise(records: Sequence[Record]) -> dict[str, float | int | None]:
-    """The report's figures for one variant (None where nothing was there to measure).
-
-    >>> r = dict(variant="v", question="?", raw="1889 [1].", text="1889 [1].", raw_abstained=False,
-    ...          asked=True, first_token_ms=200.0, decode_ms=500.0, new_tokens=6)
-    >>> good = Record(qid="1", indexed=True, answers=("1889",), abstained=False,
-    ...               cited=[{"n": 1, "source": "a.txt", "has_answer": True}], f1=1.0, em=1.0, contains=True,
-    ...               evidence=True, **r)
-    >>> silent = Record(qid="2", indexed=False, answers=("x",), abstained=True, cited=[], f1=0.0, em=0.0,
-    ...                 contains=False, evidence=False, **r)
-    >>> s = summarise([good, silent])
-    >>> s["f1"], s["citation_precision"], s["correct_abstention"], s["hallucination"], s["tokens_per_s_p50"]
-    (1.0, 1.0, 1.0, 0.0, 10.0)
-    """
-    ans = [r for r in records if r.indexed]
-    held = [r for r in records if not r.indexed]
-    answered = [r for r in ans if not r.abstained]
-    cites = [c["has_answer"] for r in answered for c in r.cited]
-    raw_answered = [r for r in ans if not r.raw_abstained]
-    ttft = [r.first_token_ms for r in records if r.first_token_ms is not None]
-    speeds = [(r.new_tokens - 1) / (r.decode_ms / 1000) for r in records
-              if r.decode_ms and r.decode_ms > 0 and r.new_tokens > 1]  # fmt: skip
-    return {
-        "questions_indexed": len(ans),
-        "f1": mean([r.f1 for r in ans]),
-        "em": mean([r.em for r in ans]),
-        "contains_answer": mean([float(r.contains) for r in ans]),
-        "answered": mean([float(not r.abstained) for r in ans]),
-        "refused": mean([float(r.abstained) for r in ans]),
-        "evidence_shown": mean([float(r.evidence) for r in ans]),
-        "refused_with_evidence": mean([float(r.abstained) for r in ans if r.evidence]),
-        "citation_precision": mean([float(c) for c in cites]),
-        "citation_rate": mean([float(bool(marker_numbers(r.raw))) for r in raw_answered]),
-        "questions_held_back": len(held),
-        "correct_abstention": mean([float(r.abstained) for r in held]),
-        "hallucination": mean([float(not r.abstained) for r in held]),
-        "hallucination_raw": mean([float(not r.raw_abstained) for r in held]),
-        "held_back_not_asked": mean([float(not r.asked) for r in held]),
-        "ttft_ms_p50": _median(ttft),
-        "ttft_ms_mean": mean(ttft),
-        "tokens_per_s_p50": _median(speeds),
-        "new_tokens_mean": mean([float(r.new_tokens) for r in records if r.first_token_ms is not None]),
-    }
-
-
-def _median(values: Sequence[float]) -> float | None:
-    """The median (statistics.median), None for no values.
-
-    >>> _median([3.0, 1.0, 2.0]), _median([4.0, 1.0]), _median([])
-    (2.0, 2.5, None)
-    """
-    return statistics.median(values) if values else None
+from rag.eval.answer_plan import DEFAULT_SQUAD, plan, write_articles
+from rag.eval.answer_scoring import Record, score, summarise, target_checks
+from rag.eval.datasets import read_squad, split_articles
 
 
 class SwitchGenerator:
@@ -303,13 +141,13 @@ def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[
         "ingest_seconds": round(ingest_s, 1),
         "settings": {
             "top_k": s.top_k,
-            "max_source_chars": s.max_source_chars,
+            "max_source_chars": s.tuning.max_source_chars,
             "max_new_tokens": s.max_new_tokens,
             "retrieval_mode": s.retrieval_mode,
             "reranker_model": s.reranker_model,
             "bf16": s.bf16,
-            "llm_int8_decode": s.llm_int8_decode,
-            "abstain_min_prob": s.abstain_min_prob,
+            "llm_int8_decode": s.tuning.llm_int8_decode,
+            "abstain_min_prob": s.tuning.abstain_min_prob,
         },
         "variants": {
             label: {
@@ -323,30 +161,6 @@ def evaluate(args: argparse.Namespace, settings: Settings, quiet: bool) -> dict[
     }
 
 
-def target_checks(variants_: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None]]:
-    """The adapter's targets -> [(description, met; None if not measurable)].
-
-    >>> v = {"base": {"f1": 0.2}, "adapter": {"f1": 0.35, "citation_precision": 0.95, "correct_abstention": 0.7}}
-    >>> [ok for _, ok in target_checks(v)]
-    [True, False, True]
-    """
-    a, b = variants_.get("adapter"), variants_.get("base")
-    if a is None:
-        return []
-
-    def at_least(v: float | None, t: float) -> bool | None:
-        return None if v is None else v >= t
-
-    gain = a["f1"] - b["f1"] if b and a.get("f1") is not None and b.get("f1") is not None else None
-    return [
-        (f"citation precision >= {TARGETS['citation_precision']}", at_least(a.get("citation_precision"),
-                                                                           TARGETS["citation_precision"])),
-        (f"correct abstention >= {TARGETS['correct_abstention']}", at_least(a.get("correct_abstention"),
-                                                                           TARGETS["correct_abstention"])),
-        (f"token-F1 >= base + {TARGETS['f1_gain_over_base']:.2f}", at_least(gain, TARGETS["f1_gain_over_base"])),
-    ]  # fmt: skip
-
-
 ROWS = [
     ("token-F1 (indexed)", "f1", "{:.3f}"),
     ("exact match (indexed)", "em", "{:.3f}"),
@@ -355,6 +169,7 @@ ROWS = [
     ("evidence among the sources (indexed)", "evidence_shown", "{:.3f}"),
     ("refused although the evidence was shown", "refused_with_evidence", "{:.3f}"),
     ("citation precision", "citation_precision", "{:.3f}"),
+    ("answers shown that are right (all questions)", "shown_right", "{:.3f}"),
     ("citation rate (raw answers)", "citation_rate", "{:.3f}"),
     ("correct abstention (held back)", "correct_abstention", "{:.3f}"),
     ("hallucination (held back)", "hallucination", "{:.3f}"),

@@ -23,7 +23,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.eval.answer_metrics import contains_answer
-from rag.eval.answers import DEFAULT_SQUAD, plan, write_articles
+from rag.eval.answer_plan import DEFAULT_SQUAD, plan, write_articles
 from rag.eval.datasets import read_squad, split_articles
 
 FLOORS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
@@ -48,7 +48,7 @@ def floor_table(evidence: list[float | None], held_back: list[float], floors: tu
 
 
 def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from rag.rerank import rerank_scored
+    from rag.pipeline import retrieval_trace
     from rag.services import Services
 
     train_side = split_articles(read_squad(args.squad))[0]
@@ -62,11 +62,11 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     evidence: list[float | None] = []
     held: list[float] = []
     for q in p.questions:
-        hits = services.retriever.retrieve(q.question, settings.candidates)
+        tr = retrieval_trace(settings, services.retriever, services.reranker, q.question)
+        hits, scores = tr.first, tr.rerank_scores
         if not hits:
             (evidence if q.indexed else held).append(None if q.indexed else 0.0)  # type: ignore[arg-type]
             continue
-        _, scores = rerank_scored(q.question, hits, services.reranker, settings.rerank_top_n)
         if q.indexed:
             good = [
                 scores[h.chunk.id] for h in hits if h.chunk.id in scores and contains_answer(h.chunk.text, q.answers)

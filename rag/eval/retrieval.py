@@ -30,9 +30,9 @@ from typing import Any
 from rag.config import Settings
 from rag.eval.datasets import read_beir, read_squad, safe_doc_name
 from rag.eval.metrics import METRICS, doc_run, evaluate, percentiles
-from rag.rerank import rerank
-from rag.retrieve import DenseRetriever, HybridRetriever
-from rag.types import FileResult, ScoredChunk
+from rag.pipeline import retrieval_trace
+from rag.retrieve import HybridRetriever
+from rag.types import FileResult, RetrievalTrace
 
 ALL_MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
 SQUAD_METRICS = ("recall@1", "recall@5", "recall@20", "mrr@10")
@@ -115,35 +115,21 @@ def run_modes(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Rank every query in every mode -> {mode: {"metrics": ..., "latency_ms": {stage: ...}}}.
-    The dense and BM25 lists are computed once per query and shared by the modes."""
-    hybrid: HybridRetriever = services.retriever
-    dense = unfloored_dense(services)
-    runs: dict[str, dict[str, dict[str, float]]] = {m: {} for m in modes}
-    lat: dict[str, list[float]] = {}
+    One :func:`rag.pipeline.retrieval_trace` per query (the app's own flow, with no relevance
+    floor and ``depth`` candidates per list) gives every mode's list."""
     need_rerank = "hybrid+rerank" in modes
     if need_rerank and services.reranker is None:
         raise SystemExit("hybrid+rerank needs a reranker: set RAG_RERANKER_MODEL (it is 'none').")
+    runs: dict[str, dict[str, dict[str, float]]] = {m: {} for m in modes}
+    lat: dict[str, list[float]] = {}
+    reranker = services.reranker if need_rerank else None
     for i, (qid, q) in enumerate(task.queries.items()):
-        t: dict[str, float] = {}
-        d_hits: list[ScoredChunk] = []
-        vector = None
-        if {"dense", "hybrid", "hybrid+rerank"} & set(modes):
-            d_hits, vector = dense.retrieve_with_vector(q, depth, timings=t)
-        s_hits = hybrid.bm25(q, depth, timings=t) if {"bm25", "hybrid", "hybrid+rerank"} & set(modes) else []
-        fused: list[ScoredChunk] = []
-        if {"hybrid", "hybrid+rerank"} & set(modes):
-            # the app's path: fusion, then the feedback pass when RAG_FEEDBACK_CHUNKS > 0
-            assert vector is not None
-            fused = hybrid.refine(q, vector, d_hits, s_hits, depth, timings=t)
-        ranked = {"dense": d_hits, "bm25": s_hits, "hybrid": fused}
-        if need_rerank:
-            t0 = time.perf_counter()
-            keep = services.settings.rerank_keep_first_stage
-            ranked["hybrid+rerank"] = rerank(q, fused, services.reranker, rerank_top_n, keep)
-            t["rerank"] = (time.perf_counter() - t0) * 1000
+        tr = retrieval_trace(services.settings, _AllLists(services.retriever), reranker, q,
+                             depth=depth, rerank_top_n=rerank_top_n, floor=False)  # fmt: skip
+        ranked = {"dense": tr.dense, "bm25": tr.bm25, "hybrid": tr.hybrid, "hybrid+rerank": tr.reranked}
         for m in modes:
             runs[m][qid] = doc_run(ranked[m], doc_of, depth=100)
-        for stage, ms in t.items():
+        for stage, ms in tr.timings.items():
             lat.setdefault(stage, []).append(ms)
         if progress:
             progress(i + 1, len(task.queries))
@@ -172,10 +158,15 @@ def index_task(task: Task, settings: Settings) -> tuple[Any, dict[str, str], lis
     return services, doc_of, results, time.perf_counter() - t0
 
 
-def unfloored_dense(services: Any) -> DenseRetriever:
-    """The app's dense retriever without its relevance floor (evaluation ranks everything)."""
-    hybrid: HybridRetriever = services.retriever
-    return DenseRetriever(hybrid.dense.embedder, hybrid.dense.store, min_score=float("-inf"))
+class _AllLists:
+    """The app's retriever in hybrid mode whatever RAG_RETRIEVAL_MODE says, so that every
+    mode's list is in the trace."""
+
+    def __init__(self, retriever: HybridRetriever) -> None:
+        self.retriever = retriever
+
+    def trace(self, question: str, k: int, doc_ids: Sequence[str] | None = None, floor: bool = True) -> RetrievalTrace:
+        return self.retriever.trace(question, k, doc_ids, floor, mode="hybrid")
 
 
 def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: int, rerank_top_n: int,
@@ -202,14 +193,14 @@ def evaluate_task(task: Task, settings: Settings, modes: Sequence[str], depth: i
             "embedding_model": settings.embedding_model,
             "reranker_model": settings.reranker_model,
             "rerank_top_n": rerank_top_n,
-            "rerank_keep_first_stage": settings.rerank_keep_first_stage,
-            "rrf_k": settings.rrf_k,
-            "rrf_weights": [settings.rrf_dense_weight, settings.rrf_bm25_weight],
+            "rerank_keep_first_stage": settings.tuning.rerank_keep_first_stage,
+            "rrf_k": settings.tuning.rrf_k,
+            "rrf_weights": [settings.tuning.rrf_dense_weight, settings.tuning.rrf_bm25_weight],
             "feedback": {
-                "chunks": settings.feedback_chunks,
-                "terms": settings.feedback_terms,
-                "bm25_weight": settings.feedback_bm25_weight,
-                "dense_weight": settings.feedback_dense_weight,
+                "chunks": settings.tuning.feedback_chunks,
+                "terms": settings.tuning.feedback_terms,
+                "bm25_weight": settings.tuning.feedback_bm25_weight,
+                "dense_weight": settings.tuning.feedback_dense_weight,
             },
             "depth_chunks": depth,
             "bf16": settings.bf16,
@@ -259,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         # the mode asks for a reranker but RAG_RERANKER_MODEL=none: evaluate the shipped one
         settings = settings.model_copy(update={"reranker_model": "packaged"})
     try:
-        result = evaluate_task(task, settings, modes, args.depth, args.rerank_top_n or settings.rerank_top_n,
+        result = evaluate_task(task, settings, modes, args.depth, args.rerank_top_n or settings.tuning.rerank_top_n,
                                quiet=args.json)  # fmt: skip
         result["dataset"] = str(args.beir or args.squad) + (f" ({args.split})" if args.beir else "")
     finally:

@@ -21,7 +21,8 @@ import numpy as np
 from rag.eval.datasets import Qrels, SquadArticle
 from rag.fusion import reciprocal_rank_fusion
 from rag.interfaces import Embedder
-from rag.sparse import BM25Index, tokenize
+from rag.sparse import BM25Index
+from rag.sparse_tokens import tokenize
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@
     python -m rag.train.reranker --stage 1 --out DIR [--nf-queries 300] ...   # one stage, changed
 
 The defaults are the settings models/reranker/training.json records (``--recipe`` reads another
-record). That model was trained in stages, each continuing from the one before (the record
-nests them under ``continued_from``): with no ``--stage``, every recorded stage runs in turn,
-the first from the packaged all-MiniLM-L6-v2 weights (a new one-logit classification head on
-top), the others from the previous stage's output under .cache/reranker-stages/, and the last
-writes ``--out``. ``--stage N`` runs stage N alone, its recorded settings as the defaults.
+record; :mod:`rag.train.reranker_recipe` reads it and parses the command line). That model was
+trained in stages, each continuing from the one before (the record nests them under
+``continued_from``): with no ``--stage``, every recorded stage runs in turn, the first from the
+packaged all-MiniLM-L6-v2 weights (a new one-logit classification head on top), the others from
+the previous stage's output under .cache/reranker-stages/, and the last writes ``--out``.
+``--stage N`` runs stage N alone, its recorded settings as the defaults.
 
 Each stage trains with sentence-transformers' CrossEncoderTrainer and binary cross-entropy
 (``pos_weight`` = negatives/positives) on (query, passage, label) pairs:
@@ -19,9 +20,9 @@ Each stage trains with sentence-transformers' CrossEncoderTrainer and binary cro
   its own paragraph as positive and mined paragraphs of other places as negatives.
 
 NFCorpus test is never read. Runs on CPU (bf16 autocast where the CPU has it) or CUDA.
-Saves fp16 safetensors (45 MB) plus a model card with the data, steps, time and metrics.
-Recipes tried and not shipped (LambdaLoss on ranked lists, fewer layers, distillation) are in
-docs/decisions/training-reranker-*.md.
+Saves fp16 safetensors (45 MB), training.json and a model card (:mod:`rag.train.reranker_card`)
+with the data, steps, time and metrics. Recipes tried and not shipped (LambdaLoss on ranked
+lists, fewer layers, distillation) are in docs/decisions/training-reranker-*.md.
 """
 
 from __future__ import annotations
@@ -38,66 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import REPO_ROOT, Settings
-from rag.eval.datasets import datasets_dir, read_beir, read_squad, split_articles
+from rag.eval.datasets import read_beir, read_squad, split_articles
 from rag.models import offline_by_default, pick_device, resolve_embedding_model, use_bf16
 from rag.train.data import Pair, mine, nfcorpus_pairs, pick_negatives, squad_questions
+from rag.train.reranker_card import write_card
+from rag.train.reranker_recipe import BCE, parse_args, recorded_stages, stage_dir
 
 log = logging.getLogger(__name__)
-DATASETS = datasets_dir()
-RECIPE = REPO_ROOT / "models" / "reranker" / "training.json"  # what the shipped model was trained with
-STAGES = REPO_ROOT / ".cache" / "reranker-stages"  # the stages before the last, when all of them run
-BCE = "BinaryCrossEntropyLoss (pos_weight = negatives/positives)"
-
-
-def recorded_stages(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """A training.json's stages, the first first: each stage's record holds the one it continued
-    from under ``continued_from``.
-
-    >>> [s["seed"] for s in recorded_stages({"seed": 3, "continued_from": {"seed": 2, "continued_from": {"seed": 1}}})]
-    [1, 2, 3]
-    """
-    stages = [record]
-    while stages[-1].get("continued_from"):
-        stages.append(stages[-1]["continued_from"])
-    return stages[::-1]
-
-
-def stage_settings(stage: dict[str, Any]) -> dict[str, Any]:
-    """The command-line settings (argparse names) that reproduce one recorded stage. The first
-    stage's record predates three keys; the code then always used 1 positive per query, a mining
-    depth of 30 and every judged document as a possible positive, the defaults filled in here.
-
-    >>> stage_settings({"nfcorpus": {"queries": 300}, "squad": {"questions": 1000}, "hard_negatives": 1,
-    ...     "random_negatives": 2, "epochs": 1.0, "steps": 325, "batch_size": 16, "learning_rate": 1e-4,
-    ...     "head_learning_rate": 1e-3, "max_length": 160, "seed": 13, "torch_threads": 1,
-    ...     "loss": BCE})["positives"]
-    1
-    """
-    if stage.get("loss", BCE) != BCE:
-        raise SystemExit(f"the recorded stage was trained with {stage['loss']!r}; this trainer has only {BCE}")
-    nf, sq = stage.get("nfcorpus", {}), stage.get("squad", {})
-    return {
-        "nf_queries": nf["queries"],
-        "ranked_positives": bool(nf.get("ranked_positives_only", False)),
-        "squad_paragraphs": sq.get("questions", 0),
-        "positives": stage.get("positives_per_query", 1),
-        "hard_negatives": stage["hard_negatives"],
-        "random_negatives": stage["random_negatives"],
-        "mine_depth": stage.get("mine_depth", 30),
-        "epochs": stage["epochs"],
-        "max_steps": stage["steps"],
-        "batch_size": stage["batch_size"],
-        "lr": stage["learning_rate"],
-        "head_lr": stage["head_learning_rate"],
-        "max_length": stage["max_length"],
-        "seed": stage["seed"],
-        "threads": stage["torch_threads"],
-    }
-
-
-def stage_dir(n: int) -> Path:
-    """Where stage ``n`` goes when every stage runs and ``n`` is not the last."""
-    return STAGES / f"stage-{n}"
 
 
 def _mine_cached(
@@ -274,199 +222,6 @@ def train(args: argparse.Namespace, pairs: list[Pair] | None = None) -> dict[str
 
     shutil.rmtree(out_tmp, ignore_errors=True)
     return info
-
-
-def _stage(prev: dict[str, Any]) -> str:
-    nf, sq = prev.get("nfcorpus", {}), prev.get("squad", {})
-    return (
-        f"{prev.get('steps')} steps of {prev.get('batch_size')} on {prev.get('pairs')} pairs "
-        f"({nf.get('queries')} NFCorpus train queries, {sq.get('questions')} SQuAD questions) from "
-        f"{prev.get('base')}, {prev.get('train_seconds')} s"
-    )
-
-
-def _start(info: dict[str, Any]) -> str:
-    """Where training started: fresh MiniLM weights, or the previous version and its whole history."""
-    history: list[dict[str, Any]] = []
-    prev = info.get("continued_from")
-    while prev:
-        history.append(prev)
-        prev = prev.get("continued_from")
-    if not history:
-        return f"{info['base']} (BERT weights; a new one-logit head)."
-    if len(history) == 1:
-        return f"{info['base']}, the previous version of this model: {_stage(history[0])}."
-    stages = "; ".join(f"({i}) {_stage(h)}" for i, h in enumerate(reversed(history), start=1))
-    return f"{info['base']}, the previous version of this model, trained in {len(history)} stages: {stages}."
-
-
-def _positives(info: dict[str, Any]) -> str:
-    n = info.get("positives_per_query", 1)
-    if info.get("nfcorpus", {}).get("ranked_positives_only"):
-        return (
-            f"up to {n} positive(s) per query: the judged documents our own hybrid retriever ranks highest, "
-            f"within its top {info.get('mine_depth', 30)}"
-        )
-    return f"each query's {n} most relevant document(s) as positives"
-
-
-def _mining(info: dict[str, Any]) -> str:
-    if info.get("mining_cached"):
-        return "mining read from .cache/mined (computed by an earlier run)"
-    return f"{info.get('mining_seconds')} s mining"
-
-
-def _on_gpu(info: dict[str, Any]) -> bool:
-    return "cuda" in str(info.get("device", "")) or "NVIDIA" in str(info.get("device", ""))
-
-
-def _nf_data(info: dict[str, Any]) -> str:
-    nf = info.get("nfcorpus", {})
-    head = f"NFCorpus `qrels/{nf.get('split', 'train')}.tsv`, {nf.get('queries')} queries"
-    return (
-        f"{head}, {nf.get('pairs')} pairs ({_positives(info)}; per positive {info.get('hard_negatives')} "
-        f"negative(s) mined by our own hybrid retriever among unjudged documents and "
-        f"{info.get('random_negatives')} drawn at random). NFCorpus test is never read."
-    )
-
-
-def write_card(out: Path, metrics: dict[str, Any] | None = None) -> Path:
-    """models/reranker/README.md from training.json (what was trained) and, when given, the
-    JSON of `python -m rag.eval retrieval --json` (how well it ranks)."""
-    info = json.loads((out / "training.json").read_text())
-    sq = info.get("squad", {})
-    size_mb = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 1e6
-    where = "Trained on a GPU (`--device cuda`)" if _on_gpu(info) else "Trained here, on CPU,"
-    lines = [
-        f"# Grounded reranker (MiniLM cross-encoder, {info.get('layers', 6)} layers)",
-        "",
-        "A cross-encoder that scores (question, passage) pairs; Grounded uses it to re-order the top",
-        f"candidates of its hybrid (BM25 + dense) retriever. {where} by",
-        "`python -m rag.train.reranker` (rag/train/reranker.py); `RAG_RERANKER_MODEL` can replace it",
-        "with any sentence-transformers cross-encoder.",
-        "",
-        "## Training",
-        "",
-        f"- Start: {_start(info)}",
-        f"- Data: {_nf_data(info)}",
-        f"- SQuAD v1.1 (first 40 dev articles), train articles only ({sq.get('train_articles')} articles): "
-        f"{sq.get('questions')} questions with their paragraph as positive, negatives chosen the same way, "
-        f"{sq.get('pairs')} pairs. Held out (used by the evaluations): "
-        f"{', '.join(sq.get('held_out_dev_articles', []))}.",
-        f"- Loss: {info['loss']}; {info['pairs']} pairs ({info['positives']} positive), "
-        f"{info['steps']} steps of {info['batch_size']} ({info['steps'] * info['batch_size'] / info['pairs']:.2f} "
-        f"epoch), learning rate {info['learning_rate']} (head: {info.get('head_learning_rate')}), linear decay "
-        f"after 10% warm-up, max length {info['max_length']} tokens, seed {info['seed']}.",
-        f"- Time: {info['train_seconds']} s training + {_mining(info)}, on {info['device']} "
-        + (
-            "(the CPU script is the same: `--device cpu`; see docs/decisions/training-reranker.md for CPU timings). "
-            if _on_gpu(info)
-            else f"(torch threads: {info['torch_threads']}; the 2-core dev machine). "
-        )
-        + f"Final training loss {info['train_loss']}.",
-        f"- Weights: fp16 safetensors, {size_mb:.1f} MB.",
-    ]
-    if metrics:
-        modes: dict[str, Any] = metrics["modes"]
-        names = list(next(iter(modes.values()))["metrics"])
-        chunks = metrics.get("corpus", {}).get("chunks")
-        lines += ["", "## Evaluation", "",
-                  f"`python -m rag.eval retrieval` on {metrics.get('dataset')}: {metrics.get('queries')} queries, "
-                  f"{chunks} chunks.", "",
-                  "| mode | " + " | ".join(names) + " |", "|---" * (1 + len(names)) + "|"]  # fmt: skip
-        for mode, r in modes.items():
-            lines.append(f"| {mode} | " + " | ".join(f"{r['metrics'][n]:.4f}" for n in names) + " |")
-        first = names[0]
-        run_settings = metrics.get("settings", {})
-        keep, top_n = run_settings.get("rerank_keep_first_stage", 0.0), run_settings.get("rerank_top_n")
-        how = (
-            f"the reranker's order fused with the hybrid order by RRF (`RAG_RERANK_KEEP_FIRST_STAGE={keep}`)"
-            if keep
-            else "the reranker's order alone (`RAG_RERANK_KEEP_FIRST_STAGE=0`)"
-        )
-        lines += ["", f"hybrid+rerank: the top {top_n} hybrid chunks re-scored, ranked by {how}."]
-        if "hybrid" in modes and "hybrid+rerank" in modes:
-            base, reranked = modes["hybrid"]["metrics"][first], modes["hybrid+rerank"]["metrics"][first]
-            if reranked < base:
-                lines += ["", f"**Status: opt-in.** On this benchmark reranking lowers {first} ({base:.4f} -> "
-                          f"{reranked:.4f}): {info['steps']} CPU steps do not teach a cross-encoder NFCorpus' "
-                          "topical relevance as well as the hybrid order already captures it. The app uses "
-                          "models/reranker by default (`RAG_RERANKER_MODEL=packaged`), so do not ship this model "
-                          "there; set `RAG_RERANKER_MODEL=none` or point it at a better cross-encoder."]  # fmt: skip
-            else:
-                lines += ["", f"**Status: on by default** (`RAG_RERANKER_MODEL=packaged`, "
-                          f"`RAG_RERANK_KEEP_FIRST_STAGE={keep}`): reranking raises {first} from {base:.4f} to "
-                          f"{reranked:.4f} on this benchmark. `RAG_RERANKER_MODEL=none` turns it off."]  # fmt: skip
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from sentence_transformers.cross_encoder import CrossEncoder",
-        "",
-        'model = CrossEncoder("models/reranker")',
-        'model.predict([("what lowers cholesterol?", "Oats contain beta-glucan, which ...")])',
-        "```",
-        "",
-    ]
-    (out / "README.md").write_text("\n".join(lines))
-    return out / "README.md"
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line. Every training default is read from ``--recipe`` (the shipped model's
-    training.json): its last stage's settings, or with ``--stage N`` stage N's."""
-    first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--recipe", type=Path, default=RECIPE)
-    first.add_argument("--stage", type=int, default=0)
-    known, _ = first.parse_known_args(argv)
-    p = argparse.ArgumentParser(prog="python -m rag.train.reranker", description=__doc__.split("\n\n")[0])
-    if not known.recipe.is_file():
-        p.error(f"{known.recipe} is missing: it records the settings to train with (--recipe FILE)")
-    stages = recorded_stages(json.loads(known.recipe.read_text()))
-    if not 0 <= known.stage <= len(stages):
-        p.error(f"--stage {known.stage}: {known.recipe} records stages 1 to {len(stages)}")
-    n = known.stage or len(stages)
-    d = stage_settings(stages[n - 1])
-    last = known.stage in (0, len(stages))
-    p.add_argument("--recipe", type=Path, default=RECIPE,
-                   help="the training.json whose settings are the defaults (default: the shipped model's)")  # fmt: skip
-    p.add_argument("--stage", type=int, default=0,
-                   help=f"train only this recorded stage (1 to {len(stages)}); 0 = every stage in turn, "
-                   "each from the one before, the flags given applying to all of them")  # fmt: skip
-    p.add_argument("--out", default=str(REPO_ROOT / "models" / "reranker" if last else stage_dir(n)),
-                   help="output folder (of the last stage when every stage runs)")  # fmt: skip
-    p.add_argument("--base", default=str(stage_dir(n - 1)) if known.stage > 1 else "",
-                   help="with --stage: start from this model (default: the previous stage's output; stage 1: "
-                   "the packaged MiniLM)")  # fmt: skip
-    p.add_argument("--nfcorpus", type=Path, default=DATASETS / "nfcorpus", help="BEIR NFCorpus folder")
-    p.add_argument("--squad", type=Path, default=DATASETS / "squad-v1.1" / "dev-v1.1-first40.json")
-    p.add_argument("--nf-queries", type=int, default=d["nf_queries"], help="NFCorpus train queries to use")
-    p.add_argument("--squad-paragraphs", type=int, default=d["squad_paragraphs"],
-                   help="SQuAD train questions (0 = none)")  # fmt: skip
-    p.add_argument("--positives", type=int, default=d["positives"], help="positives per NFCorpus query")
-    p.add_argument("--ranked-positives", action=argparse.BooleanOptionalAction, default=d["ranked_positives"],
-                   help="NFCorpus positives only among judged documents our retriever ranks in its top "
-                   "--mine-depth")  # fmt: skip
-    p.add_argument("--hard-negatives", type=int, default=d["hard_negatives"], help="mined negatives per positive")
-    p.add_argument("--random-negatives", type=int, default=d["random_negatives"], help="random negatives per positive")
-    p.add_argument("--mine-depth", type=int, default=d["mine_depth"])
-    p.add_argument("--epochs", type=float, default=d["epochs"])
-    p.add_argument("--max-steps", type=int, default=d["max_steps"], help="stop after these steps (0 = epochs decide)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
-    p.add_argument("--lr", type=float, default=d["lr"], help="learning rate of the pretrained encoder")
-    p.add_argument("--head-lr", type=float, default=d["head_lr"], help="learning rate of the classification head")
-    p.add_argument("--max-length", type=int, default=d["max_length"])
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--threads", type=int, default=d["threads"], help="torch threads (0 = torch's default)")
-    p.add_argument("--progress", action="store_true", help="show the trainer's progress bar")
-    p.add_argument("--card-only", action="store_true", help="only rewrite README.md from training.json")
-    p.add_argument("--metrics", type=Path, help="with --card-only: JSON from `python -m rag.eval retrieval --json`")
-    args = p.parse_args(argv)
-    if args.stage == 0 and args.base and not args.card_only:
-        p.error("--base needs --stage N: every stage but the first starts from the one before")
-    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from rag.followup import Turn
 from rag.pipeline import MAX_QUESTION_CHARS
 from rag.services import Services
 from rag.types import Answer
@@ -29,12 +30,13 @@ def history() -> list[dict[str, Any]]:
     return turns
 
 
-def render_turn(turn: dict[str, Any]) -> None:
+def render_turn(turn: dict[str, Any], key: str | None = None) -> None:
+    """One turn; ``key`` (unique in the conversation) lets an answer's citations open their source."""
     with st.chat_message(turn["role"]):
         if turn["role"] == "user":
             st.markdown(turn["question"])
         else:
-            render_answer(turn["answer"])
+            render_answer(turn["answer"], key)
 
 
 def empty_index_hint() -> None:
@@ -46,16 +48,31 @@ def empty_index_hint() -> None:
 DRAFT_CAPTION = "Draft, being written — each sentence is checked against the sources when it is done."
 
 
-def answer(services: Services, question: str, doc_ids: list[str] | None = None) -> Answer | None:
+def conversation(turns: list[dict[str, Any]]) -> list[Turn]:
+    """The finished exchanges of the conversation, oldest first (for follow-up questions)."""
+    out = []
+    for asked, replied in zip(turns[::2], turns[1::2], strict=False):
+        if asked["role"] == "user" and replied["role"] == "assistant":
+            out.append(Turn(asked["question"], replied["answer"].text))
+    return out
+
+
+def answer(
+    services: Services,
+    question: str,
+    doc_ids: list[str] | None = None,
+    key: str | None = None,
+    history: list[Turn] | None = None,
+) -> Answer | None:
     """Stream the answer into an assistant message, then replace it with the final, checked one."""
     with st.chat_message("assistant"):
         slot = st.empty()
         try:
             if services.generator_loaded:
-                stream = services.ask_stream(question, doc_ids or None)
+                stream = services.ask_stream(question, doc_ids or None, history or ())
             else:
                 with st.spinner("Loading the language model (first question only)…"):
-                    stream = services.ask_stream(question, doc_ids or None)
+                    stream = services.ask_stream(question, doc_ids or None, history or ())
             with slot.container():
                 # The raw draft streams in; every sentence is then checked against the sources
                 # and the checked answer replaces it, so say so up front.
@@ -71,7 +88,7 @@ def answer(services: Services, question: str, doc_ids: list[str] | None = None) 
             slot.error("Could not answer: the answer stream ended early.")
             return None
         with slot.container():
-            render_answer(stream.answer)
+            render_answer(stream.answer, key)
         return stream.answer
 
 
@@ -96,8 +113,8 @@ def render() -> None:
     if turns and st.sidebar.button("Clear conversation", icon=":material/delete_sweep:"):
         turns.clear()
     doc_ids = document_filter(services)
-    for past in turns:
-        render_turn(past)
+    for i, past in enumerate(turns):
+        render_turn(past, f"turn{i}")
     question = st.chat_input("Ask a question about your documents", max_chars=MAX_QUESTION_CHARS)
     if services.document_count() == 0:
         empty_index_hint()
@@ -108,7 +125,7 @@ def render() -> None:
         return
     turn: dict[str, Any] = {"role": "user", "question": question}
     render_turn(turn)
-    final = answer(services, question, doc_ids)
+    final = answer(services, question, doc_ids, key=f"turn{len(turns) + 1}", history=conversation(turns))
     if final is not None:
         turns.extend([turn, {"role": "assistant", "answer": final}])
 

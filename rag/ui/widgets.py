@@ -146,11 +146,14 @@ def format_time(ts: float) -> str:
 
 
 # --- Streamlit widgets ----------------------------------------------------------------------
-def render_answer(answer: Answer) -> None:
-    """The final answer: text (info style when abstaining), notes, cited passages, timings."""
+def render_answer(answer: Answer, key: str | None = None) -> None:
+    """The final answer: text (info style when abstaining), notes, cited passages (each with a
+    button that opens it in its original when ``key`` names the answer), timings."""
     # Escaped: an answer may quote a document, and Markdown from a document (a remote image, a
     # link) must not render. Markers show as written, "$" is money, not LaTeX.
     text = md_escape(answer.text)
+    if answer.searched_for:
+        st.caption(f"Searched for: {md_escape(answer.searched_for)}")
     if answer.abstained:
         st.info(text)
     else:
@@ -165,8 +168,34 @@ def render_answer(answer: Answer) -> None:
             st.markdown("\n".join(f"- {md_escape(s)}" for s in answer.unsupported))
     for citation in answer.citations:
         st.markdown(citation_html(citation), unsafe_allow_html=True)
+        label = f"Open {citation_label(citation)}"
+        if key is not None and st.button(label, key=f"{key}-src-{citation.n}", icon=":material/open_in_new:"):
+            source_dialog(citation)
     if answer.timings_ms:
         st.caption(timings_caption(answer.timings_ms))
+
+
+@st.dialog("Source", width="large")
+def source_dialog(citation: Citation) -> None:
+    """The cited page (PDF: the page image, the sentence highlighted) or the document text
+    scrolled to the passage, with a download of the stored original."""
+    import streamlit.components.v1 as components
+
+    from rag.source_view import SourceGone
+    from rag.ui.state import get_services
+
+    st.markdown(f"**{md_escape(citation_label(citation))}**")
+    try:
+        view = get_services().source_view(citation)
+    except (SourceGone, OSError) as e:
+        st.warning(str(e) if isinstance(e, SourceGone) else f"The stored original cannot be read: {e}")
+        return
+    if view.image is not None:
+        st.image(view.image, caption=None if view.found else "The cited sentence could not be located on the page.")
+    elif view.html is not None:
+        components.html(view.html, height=480)
+    st.download_button("Download the original", view.original, file_name=view.name, mime=view.mime,
+                       icon=":material/download:")  # fmt: skip
 
 
 def brake_message(retry_after: float, refused: bool) -> str:

@@ -208,6 +208,65 @@ def test_chat_streams_an_answer_with_highlighted_citation(page: Page, app_server
     screenshot(page, "chat.png")
 
 
+def ask(page: Page, question: str, n: int) -> Locator:
+    """Type ``question`` in the chat box and wait for the ``n``-th answer to settle."""
+    box = page.get_by_test_id("stChatInput").locator("textarea")
+    box.fill(question)
+    box.press("Enter")
+    assistant = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
+    expect(assistant).to_have_count(n, timeout=ANSWER_MS)
+    wait_idle(page, ANSWER_MS)
+    return assistant.nth(n - 1)
+
+
+def highlighted_pixels(page: Page, img: Locator) -> int:
+    """Pixels of the page image in the highlight's yellow (white paper under a translucent
+    yellow box: red and green high, blue well below them)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    src = img.get_attribute("src") or ""
+    origin = "/".join(page.url.split("/")[:3])  # http://127.0.0.1:port
+    data = page.request.get(src if src.startswith("http") else origin + src).body()
+    rgb = Image.open(BytesIO(data)).convert("RGB")
+    pixels: list[tuple[int, int, int]] = list(rgb.getdata())
+    return sum(1 for r, g, b in pixels if r > 200 and g > 180 and b < r - 60)
+
+
+def test_a_citation_opens_its_source_and_a_follow_up_names_what_it_refers_to(
+    page: Page, app_server: RunningApp
+) -> None:
+    ensure_indexed(page, app_server, SAMPLES / "eiffel_tower.pdf")
+    ensure_indexed(page, app_server, SAMPLES / "printing_press.md")
+    open_page(page, app_server, "/", "Ask your documents")
+
+    first = ask(page, QUESTION, 1)
+    first.get_by_role("button", name=re.compile(r"Open \[\d\] eiffel_tower\.pdf")).first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_test_id("stImage").locator("img")).to_be_visible(timeout=PAGE_LOAD_MS)
+    expect(dialog.get_by_role("button", name="Download the original")).to_be_visible()
+    img = dialog.get_by_test_id("stImage").locator("img")
+    box = img.bounding_box()
+    assert box and box["width"] > 300, box  # a page, not an icon
+    assert highlighted_pixels(page, img) > 500, "the page image shows no highlighted span"
+    screenshot(page, "source.png")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+
+    follow = ask(page, "How often is it repainted?", 2)
+    expect(follow.get_by_text(re.compile("Searched for: How often is the Eiffel Tower repainted"))).to_be_visible()
+    expect(follow.locator(".grounded-citation").filter(has_text="page 2").first).to_be_visible()
+    screenshot(page, "follow-up.png")
+
+    md = ask(page, "Who invented the printing press with movable type in Europe?", 3)
+    md.get_by_role("button", name=re.compile(r"Open \[\d\] printing_press\.md")).first.click()
+    dialog = page.get_by_role("dialog")
+    mark = dialog.frame_locator("iframe").locator("mark#cited")
+    expect(mark).to_be_visible(timeout=PAGE_LOAD_MS)
+    assert mark.inner_text().strip(), "the marked passage is empty"
+
+
 def test_admin_needs_password_and_reindexes(page: Page, app_server: RunningApp) -> None:
     ensure_indexed(page, app_server, SAMPLES / "eiffel_tower.pdf")
     open_page(page, app_server, "/admin", "Admin")

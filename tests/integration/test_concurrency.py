@@ -64,8 +64,7 @@ def test_eight_sessions_ask_while_reindex_runs(tmp_path: Path) -> None:
             time.sleep(0.3)
             collections.append(services.indexer.reindex().collection)
         # Then keep asking until 100 questions in all: a fixed 0.3 s sleep made the count depend
-        # on the machine's speed (87-116 in repeated runs on the 2-core machine, before and after
-        # session 4's changes).
+        # on the machine's speed (87-116 in repeated runs on the 2-core machine).
         deadline = time.monotonic() + 60
         while sum(asked) < 100 and time.monotonic() < deadline:
             time.sleep(0.05)

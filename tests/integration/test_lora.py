@@ -12,8 +12,9 @@ import pytest
 
 from rag.llm_packages import PACKAGED_LLMS
 from rag.prompting import load_template
-from rag.train import lora
-from rag.train.lora_data import GroundedExample, paragraph_file_name, write_jsonl
+from rag.train import lora, lora_model
+from rag.train.lora_data import GroundedExample, write_jsonl
+from rag.train.lora_passages import paragraph_file_name
 from rag.types import Chunk
 from tests.conftest import MODEL_CACHE, make_settings
 
@@ -117,7 +118,7 @@ def test_adapter_loads_and_changes_the_answers(trained: Path, tmp_path: Path) ->
     ex = _examples()[0]
     messages = ex.messages(template, 700)
     # Training renders the prompt exactly as the app's generator does.
-    ids, n = lora.encode(tuned.tokenizer, messages, ex.target)
+    ids, n = lora_model.encode(tuned.tokenizer, messages, ex.target)
     assert ids[:-n] == tuned._inputs(messages)["input_ids"][0].tolist()
     assert ids[-1] == tuned.tokenizer.eos_token_id
     before = "".join(base.stream(messages))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -68,6 +69,18 @@ def test_the_sample_questions_are_answered_right_from_their_files(indexed: Servi
         if not right or cited != {name}:
             wrong.append((question, answer.text, sorted(cited)))
     assert len(wrong) <= 1, wrong
+
+
+def test_a_follow_up_question_is_answered_about_what_came_before(indexed: Services) -> None:
+    """ "How often is it repainted?" after a question about the Eiffel Tower is searched for as a
+    question that names the tower, and answered from the PDF's page 2."""
+    from rag.followup import Turn
+
+    first = indexed.pipeline.ask("When was the Eiffel Tower completed?")
+    follow = indexed.pipeline.ask("How often is it repainted?", history=[Turn(first.question, first.text)])
+    assert "Eiffel Tower" in follow.searched_for, follow
+    assert not follow.abstained and "7" in follow.text, follow
+    assert any(Path(c.chunk.source).name == "eiffel_tower.pdf" and c.chunk.page == 2 for c in follow.citations)
 
 
 def test_the_capital_of_australia_is_not_in_the_samples(indexed: Services) -> None:
@@ -140,7 +153,7 @@ def test_token_counter_matches_the_tokenizer_exactly(real_embedder: Any) -> None
 
 
 def test_abstention_gate_lets_the_model_refuse_only_when_sure(real_generator: Any) -> None:
-    """RAG_ABSTAIN_MIN_PROB: 0 leaves the refusal to greedy decoding; 1 forbids the model to
+    """Tuning.abstain_min_prob: 0 leaves the refusal to greedy decoding; 1 forbids the model to
     start the abstention phrase at all (it must write an answer for the citation check)."""
     from rag.prompting import build_messages, load_template
     from rag.types import Chunk
@@ -152,7 +165,9 @@ def test_abstention_gate_lets_the_model_refuse_only_when_sure(real_generator: An
     try:
         answers = {}
         for min_prob in (0.0, 1.0):
-            real_generator.settings = saved.model_copy(update={"abstain_min_prob": min_prob, "max_new_tokens": 16})
+            real_generator.settings = saved.model_copy(
+                update={"tuning": dataclasses.replace(saved.tuning, abstain_min_prob=min_prob), "max_new_tokens": 16}
+            )
             answers[min_prob] = "".join(real_generator.stream(messages)).strip()
     finally:
         real_generator.settings = saved
@@ -213,7 +228,7 @@ def test_prepacked_embedder_matches_plain_torch(real_embedder: Any) -> None:
 
 
 def test_cached_prompt_prefix_gives_the_same_answer_and_follows_a_new_system_prompt(real_generator: Any) -> None:
-    """RAG_LLM_PREFIX_CACHE: the chat template and system prompt are prefilled once and reused;
+    """Tuning.llm_prefix_cache: the chat template and system prompt are prefilled once and reused;
     the answers must be those of a full prefill, and a changed system prompt must not reuse the
     old one's keys and values."""
     from rag.prompting import build_messages, load_template
@@ -228,7 +243,9 @@ def test_cached_prompt_prefix_gives_the_same_answer_and_follows_a_new_system_pro
         for msgs in (messages, changed, messages):
             answers, reused = {}, {}
             for cache in (False, True):
-                real_generator.settings = saved.model_copy(update={"llm_prefix_cache": cache})
+                real_generator.settings = saved.model_copy(
+                    update={"tuning": dataclasses.replace(saved.tuning, llm_prefix_cache=cache)}
+                )
                 answers[cache] = "".join(real_generator.stream(msgs))
                 reused[cache] = real_generator.last_stats.reused_tokens
             assert answers[True] == answers[False] and "iron" in answers[True]
@@ -246,11 +263,11 @@ def test_warm_up_prefills_the_whole_shared_start_so_the_first_question_reuses_it
     (a warm-up prompt without sources once stopped a token short: "user" without its newline)."""
     from rag.pipeline import RagPipeline
     from rag.prompting import build_messages, load_template
-    from rag.types import Chunk, ScoredChunk
+    from rag.types import Chunk, RetrievalTrace
 
     class NoRetriever:
-        def retrieve(self, *args: Any, **kwargs: Any) -> list[ScoredChunk]:
-            return []
+        def trace(self, question: str, *args: Any, **kwargs: Any) -> RetrievalTrace:
+            return RetrievalTrace(question)
 
     text = "The Eiffel Tower is made of wrought iron."
     chunk = Chunk("c1", "d1", "a.txt", None, 0, len(text), text)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.train import reranker
+from rag.train import reranker, reranker_card, reranker_recipe
 from rag.train.data import Pair
 
 pytestmark = pytest.mark.slow
@@ -28,12 +28,12 @@ def test_pairs_train_a_cross_encoder_that_the_app_loads(tmp_path: Path) -> None:
 
     pairs = [Pair(q, p, 1.0) for q, p in FACTS] + [Pair(q, f, 0.0) for q, _ in FACTS for f in FILLER]
     out = tmp_path / "model"
-    args = reranker.parse_args(["--stage", "1", "--out", str(out), "--max-steps", "2", "--batch-size", "4",
-                                "--device", "cpu", "--threads", "2"])  # fmt: skip
+    args = reranker_recipe.parse_args(["--stage", "1", "--out", str(out), "--max-steps", "2", "--batch-size", "4",
+                                       "--device", "cpu", "--threads", "2"])  # fmt: skip
     info = reranker.train(args, pairs)
-    reranker.write_card(out)
+    reranker_card.write_card(out)
     assert info["steps"] == 2 and info["pairs"] == len(pairs) and info["positives"] == len(FACTS)
-    assert json.loads((out / "training.json").read_text())["loss"] == reranker.BCE
+    assert json.loads((out / "training.json").read_text())["loss"] == reranker_recipe.BCE
     assert (out / "README.md").is_file() and not (tmp_path / "model.training").exists()
     model = CrossEncoderReranker(Settings(reranker_model=str(out), device="cpu"))
     scores = model.score(FACTS[0][0], [FACTS[0][1], FILLER[0]])

@@ -21,6 +21,7 @@ import rag.ui.state as state
 from rag.config import Settings
 from rag.jobs import runner_for
 from rag.services import Services
+from rag.tuning import Tuning
 from tests.fakes import EchoGenerator, HashEmbedder, Vectors
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -62,7 +63,7 @@ def build(tmp_path: Path, gate: GateEmbedder) -> Callable[..., Services]:
             admin_password=SecretStr(password) if password else None,
             reranker_model="none",
             writers=writers,
-            ingest_batch_chunks=1,  # one embedding call per document: a held job stops mid-way
+            tuning=Tuning(ingest_batch_chunks=1),  # one embedding call per document: a held job stops mid-way
         )
         services = Services(settings, embedder=gate, generator=EchoGenerator())
         state.use_services(services)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from rag.eval.answer_metrics import contains_answer, em_score, f1_score, normalize_answer, token_f1
-from rag.eval.answers import EvalQuestion, Record, plan, register, score, summarise, target_checks, write_articles
+from rag.eval.answer_plan import EvalQuestion, plan, write_articles
+from rag.eval.answer_scoring import Record, score, summarise, target_checks
+from rag.eval.answers import register
 from rag.eval.datasets import SquadArticle, SquadParagraph, SquadQuestion
 from rag.pipeline import RagPipeline
 from rag.prompting import abstain_message

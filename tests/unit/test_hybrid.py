@@ -13,7 +13,9 @@ import pytest
 
 from rag.fusion import reciprocal_rank_fusion
 from rag.services import Services
-from rag.sparse import BM25Index, SparseSearcher, csc_by_column, detect_language, tokenize
+from rag.sparse import BM25Index, csc_by_column
+from rag.sparse_search import SparseSearcher
+from rag.sparse_tokens import detect_language, tokenize
 from tests.conftest import make_settings
 from tests.fakes import EchoGenerator, HashEmbedder, KeywordReranker
 

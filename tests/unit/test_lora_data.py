@@ -15,17 +15,14 @@ from rag.eval.datasets import SquadArticle, SquadParagraph, SquadQuestion, datas
 from rag.prompting import build_messages, load_template
 from rag.train.lora_data import (
     GroundedExample,
-    article_of,
     build_examples,
     build_split,
     build_unanswerable,
-    distractor_chunk,
     leaks,
-    paragraph_file_name,
-    pick_answer,
     read_jsonl,
     write_jsonl,
 )
+from rag.train.lora_passages import article_of, distractor_chunk, paragraph_file_name, pick_answer
 from tests.fakes import HashEmbedder
 
 SQUAD = datasets_dir() / "squad-v1.1" / "dev-v1.1-first40.json"

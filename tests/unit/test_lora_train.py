@@ -1,6 +1,7 @@
-"""rag.train.lora without a real model: the command line's defaults per base model, the padded
-batch loss against the one-example loss, and checkpoints that resume where a run stopped (on a
-tiny randomly initialised Qwen2 with a LoRA adapter, a few milliseconds a step)."""
+"""LoRA training (rag.train.lora_args, rag.train.lora_model) without a real model: the command
+line's defaults per base model, the padded batch loss against the one-example loss, and
+checkpoints that resume where a run stopped (on a tiny randomly initialised Qwen2 with a LoRA
+adapter, a few milliseconds a step)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ from typing import Any
 import pytest
 
 from rag.config import REPO_ROOT
-from rag.train import lora
+from rag.train import lora_args, lora_model
+from rag.tuning import Tuning
 
 
 def test_out_defaults_to_the_packaged_generators_adapter_folder() -> None:
-    args = lora.parse_args([])
+    args = lora_args.parse_args([])
     assert args.model == "qwen2.5-0.5b"
     assert Path(args.out) == REPO_ROOT / "models" / "lora-qwen2.5-0.5b"
-    assert Path(lora.parse_args(["--model", "packaged"]).out) == REPO_ROOT / "models" / "lora-qwen2.5-0.5b"
-    assert Path(lora.parse_args(["--model", "smollm2-135m"]).out) == REPO_ROOT / "models" / "lora-smollm2-135m"
-    assert lora.parse_args(["--model", "/x/y.gguf", "--out", "/tmp/a"]).out == "/tmp/a"
+    assert Path(lora_args.parse_args(["--model", "packaged"]).out) == REPO_ROOT / "models" / "lora-qwen2.5-0.5b"
+    assert Path(lora_args.parse_args(["--model", "smollm2-135m"]).out) == REPO_ROOT / "models" / "lora-smollm2-135m"
+    assert lora_args.parse_args(["--model", "/x/y.gguf", "--out", "/tmp/a"]).out == "/tmp/a"
     assert args.resume and args.save_every == 10
-    assert not lora.parse_args(["--no-resume"]).resume
+    assert not lora_args.parse_args(["--no-resume"]).resume
 
 
 def test_the_defaults_are_the_shipped_adapters_recorded_settings() -> None:
@@ -34,7 +36,7 @@ def test_the_defaults_are_the_shipped_adapters_recorded_settings() -> None:
     import shlex
 
     record = json.loads((REPO_ROOT / "models" / "lora-qwen2.5-0.5b" / "training.json").read_text())
-    args = lora.parse_args([])
+    args = lora_args.parse_args([])
     assert args.model == record["model_setting"] and Path(args.out).name == "lora-qwen2.5-0.5b"
     lora_cfg = record["lora"]
     assert (args.rank, args.alpha, args.dropout) == (lora_cfg["rank"], lora_cfg["alpha"], lora_cfg["dropout"])
@@ -54,7 +56,7 @@ def test_the_defaults_are_the_shipped_adapters_recorded_settings() -> None:
     assert len(commands) == 2
     own = {"data_out", "data", "build_only", "device"}  # where the data goes and the machine
     for command in commands:
-        given = vars(lora.parse_args(shlex.split(command.replace("DIR", "/tmp/x"))))
+        given = vars(lora_args.parse_args(shlex.split(command.replace("DIR", "/tmp/x"))))
         changed = {k: v for k, v in given.items() if v != getattr(args, k) and k not in own}
         assert changed == {}, command
 
@@ -62,7 +64,7 @@ def test_the_defaults_are_the_shipped_adapters_recorded_settings() -> None:
 def test_a_base_model_that_is_not_packaged_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
     for model in ("/x/y.gguf", "Qwen/Qwen2.5-0.5B-Instruct"):
         with pytest.raises(SystemExit) as exit_:
-            lora.parse_args(["--model", model])
+            lora_args.parse_args(["--model", model])
         assert exit_.value.code == 2
         assert "--out is required" in capsys.readouterr().err
 
@@ -86,8 +88,8 @@ def tiny_lora_model(seed: int = 0) -> Any:
     )
     model = Qwen2ForCausalLM(config)
     model.config.use_cache = False
-    lora_args = argparse.Namespace(rank=4, alpha=8.0, dropout=0.0, target_modules=" q_proj, v_proj,down_proj ,")
-    return lora.add_lora(model, lora_args)
+    adapter = argparse.Namespace(rank=4, alpha=8.0, dropout=0.0, target_modules=" q_proj, v_proj,down_proj ,")
+    return lora_model.add_lora(model, adapter)
 
 
 def adapter_weights(model: Any) -> dict[str, Any]:
@@ -105,8 +107,8 @@ def test_padded_batch_loss_equals_the_one_example_losses() -> None:
     model = tiny_lora_model()
     model.eval()
     with torch.no_grad():
-        single = sum(lora.answer_loss(model, ids, n, torch).item() for ids, n in BATCH)
-        batched = lora.batch_loss(model, BATCH, 0, torch).item()
+        single = sum(lora_model.answer_loss(model, ids, n, torch).item() for ids, n in BATCH)
+        batched = lora_model.batch_loss(model, BATCH, 0, torch).item()
     assert batched == pytest.approx(single, rel=1e-5)
 
 
@@ -125,7 +127,7 @@ def test_only_the_adapter_trains_in_fp32() -> None:
 def train_step(model: Any, optimizer: Any) -> float:
     import torch
 
-    loss = lora.batch_loss(model, BATCH, 0, torch)
+    loss = lora_model.batch_loss(model, BATCH, 0, torch)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -143,13 +145,13 @@ def test_checkpoint_round_trip_resumes_adapter_optimizer_and_step(tmp_path: Path
     assert any(not torch.equal(before[k], trained[k]) for k in trained)  # the step moved the adapter
 
     checkpoint = tmp_path / "out" / "checkpoint"
-    lora.save_checkpoint(checkpoint, model, optimizer, 1, losses, torch)
+    lora_model.save_checkpoint(checkpoint, model, optimizer, 1, losses, torch)
     assert sorted(p.name for p in checkpoint.iterdir()) == ["state.pt"]  # the temporary file was renamed
 
     fresh = tiny_lora_model()
     fresh_optimizer = torch.optim.AdamW([p for p in fresh.parameters() if p.requires_grad], lr=1e-2)
-    assert lora.load_checkpoint(tmp_path / "nothing-here", fresh, fresh_optimizer, torch) == (0, [])
-    step, resumed_losses = lora.load_checkpoint(checkpoint, fresh, fresh_optimizer, torch)
+    assert lora_model.load_checkpoint(tmp_path / "nothing-here", fresh, fresh_optimizer, torch) == (0, [])
+    step, resumed_losses = lora_model.load_checkpoint(checkpoint, fresh, fresh_optimizer, torch)
     assert (step, resumed_losses) == (1, losses)
     loaded = adapter_weights(fresh)
     assert loaded.keys() == trained.keys()
@@ -166,10 +168,10 @@ def test_checkpoint_round_trip_resumes_adapter_optimizer_and_step(tmp_path: Path
     assert all(torch.allclose(after[k], fresh_after[k]) for k in after)
 
     # A later checkpoint replaces the earlier one.
-    lora.save_checkpoint(checkpoint, model, optimizer, 2, [*losses, 0.5], torch)
+    lora_model.save_checkpoint(checkpoint, model, optimizer, 2, [*losses, 0.5], torch)
     third = tiny_lora_model()
     third_optimizer = torch.optim.AdamW([p for p in third.parameters() if p.requires_grad], lr=1e-2)
-    assert lora.load_checkpoint(checkpoint, third, third_optimizer, torch) == (2, [*losses, 0.5])
+    assert lora_model.load_checkpoint(checkpoint, third, third_optimizer, torch) == (2, [*losses, 0.5])
 
 
 def tiny_chat_tokenizer() -> Any:
@@ -199,7 +201,7 @@ def test_the_quick_check_decodes_with_the_apps_generator() -> None:
 
     model, tokenizer = tiny_lora_model(seed=3), tiny_chat_tokenizer()
     model.eval()
-    settings = Settings(_env_file=None, abstain_min_prob=0.0, repetition_penalty=1.1, max_new_tokens=10)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, tuning=Tuning(abstain_min_prob=0.0, repetition_penalty=1.1), max_new_tokens=10)  # type: ignore[call-arg]
     messages = [{"role": "system", "content": "w1 w2 w3"}, {"role": "user", "content": "w4 w5 w6 w7"}]
     generator = TransformersGenerator.around(model, tokenizer, settings)
     text = "".join(generator.stream(messages))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -129,7 +130,9 @@ class FlooredReranker:
 
 def test_passages_under_the_rerankers_floor_are_never_shown(fake_services: Services, tmp_path: Path) -> None:
     s = _services(fake_services, tmp_path)
-    settings = s.settings.model_copy(update={"top_k": 4, "min_relevance": -1.0})
+    settings = s.settings.model_copy(
+        update={"top_k": 4, "tuning": dataclasses.replace(s.settings.tuning, min_relevance=-1.0)}
+    )
     gen = EchoGenerator()
     p = RagPipeline(settings, s.retriever, gen, reranker=FlooredReranker("1889"))
     sources = p.sources("When was the Eiffel Tower completed?")

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from rag.config import REPO_ROOT
-from rag.train import reranker
+from rag.train import reranker, reranker_recipe
 from rag.train.data import nfcorpus_pairs
-from rag.train.reranker import write_card
+from rag.train.reranker_card import write_card
 
 DOCS = ["d0", "d1", "d2", "d3", "d4", "d5"]
 TEXTS = [f"text of {d}" for d in DOCS]
@@ -82,7 +82,7 @@ def test_model_card_lists_every_stage_and_states_the_fusion_setting_it_was_measu
     assert "trained in 2 stages: (1) 325 steps of 16 on 5200 pairs" in card
     assert "(2) 900 steps of 16 on 24288 pairs" in card
     assert "134.8 s mining" in card
-    assert "fused with the hybrid order by RRF (`RAG_RERANK_KEEP_FIRST_STAGE=1.0`)" in card
+    assert "fused with the hybrid order by RRF (`Tuning.rerank_keep_first_stage=1.0`)" in card
     assert "**Status: on by default**" in card and "from 0.3524 to 0.3584" in card
     worse = {**metrics, "settings": {"rerank_top_n": 30, "rerank_keep_first_stage": 0.0}}
     worse["modes"] = {**metrics["modes"], "hybrid+rerank": {"metrics": {"ndcg@10": 0.3464}}}
@@ -141,23 +141,23 @@ def test_the_default_command_line_is_the_shipped_models_recorded_recipe() -> Non
     """`make train-reranker` (no flags) trains with exactly what models/reranker/training.json
     records: its last stage's settings, into models/reranker, with the loss it was trained with."""
     record = json.loads((SHIPPED / "training.json").read_text())
-    args = reranker.parse_args([])
+    args = reranker_recipe.parse_args([])
     assert cli(args) == recorded(record)
-    assert record["loss"] == reranker.BCE
+    assert record["loss"] == reranker_recipe.BCE
     assert (args.recipe, args.stage, Path(args.out)) == (SHIPPED / "training.json", 0, SHIPPED)
 
 
 def test_every_recorded_stage_has_its_own_settings_and_starts_from_the_one_before() -> None:
     record = json.loads((SHIPPED / "training.json").read_text())
-    stages = reranker.recorded_stages(record)
+    stages = reranker_recipe.recorded_stages(record)
     assert len(stages) == 3 and stages[-1] is record
     assert "continued_from" not in stages[0] and stages[0]["base"].startswith("sentence-transformers/all-MiniLM")
     for n, stage in enumerate(stages, start=1):
-        args = reranker.parse_args(["--stage", str(n)])
+        args = reranker_recipe.parse_args(["--stage", str(n)])
         assert cli(args) == recorded(stage), f"stage {n}"
-        assert stage["loss"] == reranker.BCE
-        assert args.base == ("" if n == 1 else str(reranker.stage_dir(n - 1)))
-        assert Path(args.out) == (SHIPPED if n == len(stages) else reranker.stage_dir(n))
+        assert stage["loss"] == reranker_recipe.BCE
+        assert args.base == ("" if n == 1 else str(reranker_recipe.stage_dir(n - 1)))
+        assert Path(args.out) == (SHIPPED if n == len(stages) else reranker_recipe.stage_dir(n))
 
 
 def test_a_run_without_stage_trains_every_stage_from_the_previous_ones_output(
@@ -173,10 +173,14 @@ def test_a_run_without_stage_trains_every_stage_from_the_previous_ones_output(
     monkeypatch.setattr(reranker, "write_card", lambda out, metrics=None: out / "README.md")
     assert reranker.main(["--out", str(tmp_path / "model"), "--threads", "2"]) == 0
     assert [r.stage for r in runs] == [1, 2, 3]
-    assert [r.base for r in runs] == ["", str(reranker.stage_dir(1)), str(reranker.stage_dir(2))]
-    assert [r.out for r in runs] == [str(reranker.stage_dir(1)), str(reranker.stage_dir(2)), str(tmp_path / "model")]
+    assert [r.base for r in runs] == ["", str(reranker_recipe.stage_dir(1)), str(reranker_recipe.stage_dir(2))]
+    assert [r.out for r in runs] == [
+        str(reranker_recipe.stage_dir(1)),
+        str(reranker_recipe.stage_dir(2)),
+        str(tmp_path / "model"),
+    ]
     assert [r.threads for r in runs] == [2, 2, 2]  # a flag given applies to every stage
-    stages = reranker.recorded_stages(json.loads((SHIPPED / "training.json").read_text()))
+    stages = reranker_recipe.recorded_stages(json.loads((SHIPPED / "training.json").read_text()))
     assert [(r.lr, r.seed) for r in runs] == [(s["learning_rate"], s["seed"]) for s in stages]
     with pytest.raises(SystemExit):
-        reranker.parse_args(["--base", "somewhere"])  # --base only with --stage
+        reranker_recipe.parse_args(["--base", "somewhere"])  # --base only with --stage

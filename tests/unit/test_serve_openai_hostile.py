@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from rag import serve_openai
+from rag import http_limits
+from rag.pipeline import MAX_QUESTION_CHARS
 from rag.prompting import build_messages, load_template
 from rag.serve_openai import OpenAICompatibleServer, serve_in_background
 from rag.types import Chunk
@@ -157,7 +158,7 @@ def _dropped_within(s: socket.socket, seconds: float, trickle: bytes) -> bool:
 def test_a_slow_client_that_never_finishes_its_headers_is_dropped(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Slowloris: a byte of header every 0.1 s, each well within any per-read timeout; the whole
     request has a deadline, so the connection is closed soon after it."""
-    monkeypatch.setattr(serve_openai, "REQUEST_TIMEOUT_S", 0.5, raising=False)
+    monkeypatch.setattr(http_limits, "REQUEST_TIMEOUT_S", 0.5)
     srv = start()
     s = _sock(srv)
     s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n")
@@ -167,7 +168,7 @@ def test_a_slow_client_that_never_finishes_its_headers_is_dropped(start: Any, mo
 
 
 def test_a_slow_body_is_dropped_too(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serve_openai, "REQUEST_TIMEOUT_S", 0.5, raising=False)
+    monkeypatch.setattr(http_limits, "REQUEST_TIMEOUT_S", 0.5)
     srv = start()
     s = _sock(srv)
     s.sendall(
@@ -186,7 +187,7 @@ class _SlowEcho(EchoGenerator):
 
 def test_a_stream_may_outlast_the_request_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deadline bounds receiving a request, not generating its answer."""
-    monkeypatch.setattr(serve_openai, "REQUEST_TIMEOUT_S", 0.5, raising=False)
+    monkeypatch.setattr(http_limits, "REQUEST_TIMEOUT_S", 0.5)
     srv = OpenAICompatibleServer(_SlowEcho(reply="One two three."), model_name="m", api_key="k")
     serve_in_background(srv)
     try:
@@ -209,7 +210,7 @@ def test_a_stream_may_outlast_the_request_timeout(monkeypatch: pytest.MonkeyPatc
 def test_connections_over_the_cap_get_503_and_the_server_recovers(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The attack: open connections and keep them idle, one thread each. Over the cap a new
     connection is answered 503 at once; when the holders leave, requests are served again."""
-    monkeypatch.setattr(serve_openai, "MAX_CONNECTIONS", 2, raising=False)
+    monkeypatch.setattr(http_limits, "MAX_CONNECTIONS", 2)
     srv = start()
     holders = [http.client.HTTPConnection(*_addr(srv), timeout=10) for _ in range(2)]
     for conn in holders:  # a served request proves each connection holds its handler thread
@@ -242,9 +243,9 @@ def test_a_1mb_question_is_refused_before_the_model_runs(start: Any, gen: EchoGe
 
 def test_too_many_or_too_long_messages_are_refused_before_the_model_runs(start: Any, gen: EchoGenerator) -> None:
     srv = start()
-    many = [{"role": "user", "content": "hi"}] * (serve_openai.MAX_MESSAGES + 1)
-    long_history = [{"role": "assistant", "content": "a" * serve_openai.MAX_USER_MESSAGE_CHARS}] * (
-        serve_openai.MAX_PROMPT_CHARS // serve_openai.MAX_USER_MESSAGE_CHARS + 1
+    many = [{"role": "user", "content": "hi"}] * (http_limits.MAX_MESSAGES + 1)
+    long_history = [{"role": "assistant", "content": "a" * http_limits.MAX_USER_MESSAGE_CHARS}] * (
+        http_limits.MAX_PROMPT_CHARS // http_limits.MAX_USER_MESSAGE_CHARS + 1
     )
     for messages in (many, [*long_history, {"role": "user", "content": "hi"}]):
         status, payload = _chat(srv, {"model": "m", "messages": messages})
@@ -258,6 +259,6 @@ def test_the_apps_largest_prompt_is_within_the_caps(start: Any, gen: EchoGenerat
     srv = start()
     text = "word " * 400
     chunks = [Chunk(f"c{i}", "d", "a-long-file-name.pdf", 3, 0, len(text), text) for i in range(20)]
-    messages = build_messages("q" * serve_openai.MAX_QUESTION_CHARS, chunks, load_template(), 1200)
+    messages = build_messages("q" * MAX_QUESTION_CHARS, chunks, load_template(), 1200)
     assert _chat(srv, {"model": "m", "messages": messages})[0] == 200
     assert len(gen.prompts) == 1
