@@ -194,6 +194,9 @@ class LimitedHandler(BaseHTTPRequestHandler):
             return
         given = self.headers.get("Authorization", "")
         token = given[7:] if given.lower().startswith("bearer ") else ""
+        # compare_digest takes time set by the given token's length, never by where it first
+        # differs from the key, so the key's bytes cannot be guessed one at a time; a wrong
+        # length only tells an attacker the length, which a long random key does not need to hide.
         if not hmac.compare_digest(token.encode(), key.encode()):
             raise RequestError(HTTPStatus.UNAUTHORIZED, "Incorrect API key provided.", code="invalid_api_key")
 

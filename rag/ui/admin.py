@@ -106,9 +106,12 @@ def render() -> None:
     if not admin_login_form(expected):
         return
     services = get_services()
-    if st.sidebar.button("Sign out", icon=":material/logout:"):
-        st.session_state.pop(ADMIN_OK, None)
-        st.rerun()
+    # With RAG_AUTH=password the sign-in gate's own button already signs out of everything.
+    if services.settings.auth != "password":
+        label = "Sign out" if services.settings.auth == "none" else "Leave admin"
+        if st.sidebar.button(label, key="admin_sign_out", icon=":material/logout:"):
+            st.session_state.pop(ADMIN_OK, None)
+            st.rerun()
     stats = services.stats()
     index_section(stats)
     models_section(services, stats)

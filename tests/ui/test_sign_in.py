@@ -66,6 +66,21 @@ def test_the_admin_password_signs_in_as_admin(make_services: MakeServices, app: 
     assert at.session_state[state.ADMIN_OK]
 
 
+def test_an_admin_sees_one_sign_out_button_and_it_signs_out_of_everything(
+    make_services: MakeServices, app: AppTest
+) -> None:
+    password_app(make_services)
+    at = sign_in(app.run(), ADMIN)
+    at = at.switch_page("rag/ui/admin.py").run()
+    assert [b for b in at.button if b.key == "reindex"]
+    sign_out = [b for b in at.sidebar.button if b.label == "Sign out"]
+    assert len(sign_out) == 1
+    at = sign_out[0].click().run()
+    assert [t.label for t in at.text_input] == ["Password"]
+    assert state.ADMIN_OK not in at.session_state
+    assert not [b for b in at.button if b.key == "reindex"]
+
+
 def test_guessing_locks_out_the_guesser_not_the_owner(make_services: MakeServices, app: AppTest) -> None:
     password_app(make_services)
     brake = state.login_brake()
