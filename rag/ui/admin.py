@@ -16,7 +16,7 @@ from rag.models import describe
 from rag.services import IndexStats, Services
 from rag.types import ReindexReport
 from rag.ui.state import ADMIN_OK, admin_password, get_services
-from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, code_span, md_escape
+from rag.ui.widgets import HOW_TO_ENABLE_ADMIN, admin_login_form, code_span, md_escape, sign_out_button
 
 POLL_S = 0.5
 
@@ -109,9 +109,7 @@ def render() -> None:
     # With RAG_AUTH=password the sign-in gate's own button already signs out of everything.
     if services.settings.auth != "password":
         label = "Sign out" if services.settings.auth == "none" else "Leave admin"
-        if st.sidebar.button(label, key="admin_sign_out", icon=":material/logout:"):
-            st.session_state.pop(ADMIN_OK, None)
-            st.rerun()
+        sign_out_button(label, "admin_sign_out", (ADMIN_OK,))
     stats = services.stats()
     index_section(stats)
     models_section(services, stats)

@@ -23,7 +23,7 @@ from rag.ui.state import (
     reader_password,
     remote_address,
 )
-from rag.ui.widgets import verify_password
+from rag.ui.widgets import sign_out_button, verify_password
 
 NO_READER_PASSWORD = (
     "Sign-in is on (RAG_AUTH=password) but no reader password is set: set RAG_READER_PASSWORD or "
@@ -40,16 +40,9 @@ NO_OIDC_PROVIDER = (
 )
 
 
-def _sign_out(*keys: str) -> None:
-    if st.sidebar.button("Sign out", key="gate_sign_out", icon=":material/logout:"):
-        for key in keys:
-            st.session_state.pop(key, None)
-        st.rerun()
-
-
 def _password_gate() -> bool:
     if st.session_state.get(READER_OK) or st.session_state.get(ADMIN_OK):
-        _sign_out(READER_OK, ADMIN_OK)
+        sign_out_button("Sign out", "gate_sign_out", (READER_OK, ADMIN_OK))
         return True
     st.title("Grounded")
     reader, admin = reader_password(), admin_password()
@@ -78,13 +71,18 @@ def _oidc_configured() -> bool:
     return bool(section)
 
 
+def oidc_signed_in() -> bool:
+    """Whether the single sign-on provider has signed this browser in."""
+    return bool(st.user.get("is_logged_in", False))  # absent until a provider signed it in
+
+
 def _oidc_gate() -> bool:
     if not _oidc_configured():
         st.error(NO_OIDC_PROVIDER)
         return False
-    if st.user.get("is_logged_in", False):  # absent until a provider signed this browser in
-        if st.sidebar.button("Sign out", key="gate_sign_out", icon=":material/logout:"):
-            st.logout()
+    if oidc_signed_in():
+        # the admin page's own sign-in goes too: the next person at this browser is not admin
+        sign_out_button("Sign out", "gate_sign_out", (ADMIN_OK,), then=st.logout)
         return True
     st.title("Grounded")
     st.button("Sign in", type="primary", on_click=st.login)

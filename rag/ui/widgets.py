@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -246,3 +246,11 @@ def admin_login_form(expected: str, key: str = "admin_login") -> bool:
     if submitted and verify_admin(given, expected):
         st.rerun()
     return False
+
+
+def sign_out_button(label: str, key: str, forget: Sequence[str], then: Callable[[], None] | None = None) -> None:
+    """A sidebar button that drops these session keys, then reruns (or calls ``then``)."""
+    if st.sidebar.button(label, key=key, icon=":material/logout:"):
+        for name in forget:
+            st.session_state.pop(name, None)
+        (then or st.rerun)()

@@ -126,6 +126,30 @@ def test_single_sign_on_asks_to_sign_in(make_services: MakeServices, app: AppTes
     assert not shows_app(at)
 
 
+def test_signing_out_of_single_sign_on_also_leaves_admin(
+    make_services: MakeServices, app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_services(auth="oidc", password=ADMIN)
+    app.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x"}
+    logged_out: list[bool] = []
+    monkeypatch.setattr(gate, "oidc_signed_in", lambda: not logged_out)
+
+    def logout() -> None:  # the provider signs the browser out, and the app reruns
+        logged_out.append(True)
+        gate.st.rerun()
+
+    monkeypatch.setattr(gate.st, "logout", logout)
+    at = app.run().switch_page("rag/ui/admin.py").run()
+    at.text_input[0].input(ADMIN)
+    at = at.button[0].click().run()
+    assert at.session_state[state.ADMIN_OK]
+    assert sorted(b.label for b in at.sidebar.button) == ["Leave admin", "Sign out"]
+    at = next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
+    assert logged_out
+    assert state.ADMIN_OK not in at.session_state
+    assert [b.label for b in at.button] == ["Sign in"]
+
+
 def test_no_sign_in_by_default(make_services: MakeServices, app: AppTest) -> None:
     make_services()
     assert app.run().chat_input
